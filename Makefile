@@ -1,0 +1,48 @@
+# Every target that needs the virtual environment makes it first when it is missing,
+# so `make demo` and `make test` are each one command on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-long check lint typecheck bench proofs vectors clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The main job: a demonstration of the whole system on the in-process default.
+demo: $(STAMP)
+	$(BIN)/mlsvc demo
+
+# The default test suite (bounded Hypothesis profile "ci").
+test: $(STAMP)
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+
+# Longer Hypothesis profiles, for the model exploration and property tests.
+test-long: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -m "slow or not slow"
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check impl model proofs tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+vectors: $(STAMP)
+	$(BIN)/mlsvc vectors
+
+proofs: $(STAMP)
+	$(BIN)/mlsvc proofs
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

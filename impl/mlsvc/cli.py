@@ -1,0 +1,131 @@
+"""The `mlsvc` command line.
+
+    mlsvc vectors [--dir DIR] [--json]    run the official RFC 9420 vectors
+    mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
+    mlsvc model explore [...]             explore the executable model (model/)
+    mlsvc demo                            the main job: all of the above, summarised
+
+`proofs` and `model` live in their own packages (mlsvc_proofs, mlsvc_model), which never
+import impl; this command line is the only place that reaches them, and it does so
+lazily so the library itself does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlsvc.conformance.registry import FolderReport, default_dir, run_folder
+
+
+def _print_vectors(report: FolderReport, as_json: bool) -> None:
+    if as_json:
+        doc = {
+            "ok": report.ok,
+            "files": [
+                {
+                    "file": r.name,
+                    "passed": r.passed,
+                    "failed": r.failed,
+                    "skipped": r.skipped,
+                    "by_suite": r.by_suite(),
+                    "failures": [
+                        {"case": c.index, "suite": c.suite, "detail": c.detail}
+                        for c in r.failures()
+                    ],
+                }
+                for r in report.results
+            ],
+            "unrecognised": report.unrecognised,
+        }
+        print(json.dumps(doc, indent=2))
+        return
+    print(f"{'file':<22} {'passed':>7} {'failed':>7} {'skipped':>8}  per suite (passed/failed)")
+    for r in report.results:
+        suites = " ".join(
+            f"{s}:{row['passed']}/{row['failed']}"
+            for s, row in sorted(r.by_suite().items())
+            if s != "-"
+        )
+        print(f"{r.name:<22} {r.passed:>7} {r.failed:>7} {r.skipped:>8}  {suites}")
+        for c in r.failures()[:5]:
+            print(f"    case {c.index} (suite {c.suite}): {c.detail}")
+    if report.unrecognised:
+        print("no runner yet (not run): " + ", ".join(report.unrecognised))
+    total_p = sum(r.passed for r in report.results)
+    total_f = sum(r.failed for r in report.results)
+    print(f"vectors: {total_p} passed, {total_f} failed, "
+          f"{sum(r.skipped for r in report.results)} skipped")
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    folder = Path(args.dir) if args.dir else default_dir()
+    if not folder.is_dir():
+        print(f"mlsvc vectors: no such folder {folder}", file=sys.stderr)
+        return 2
+    report = run_folder(folder)
+    _print_vectors(report, args.json)
+    return 0 if report.ok else 1
+
+
+def cmd_proofs(rest: list[str]) -> int:
+    from mlsvc_proofs.cli import main as proofs_main
+
+    rc: int = proofs_main(rest)
+    return rc
+
+
+def cmd_model(rest: list[str]) -> int:
+    from mlsvc_model.cli import main as model_main
+
+    rc: int = model_main(rest)
+    return rc
+
+
+def cmd_demo(_: argparse.Namespace) -> int:
+    print("== 1. RFC 9420 conformance: the official test vectors ==")
+    report = run_folder(default_dir())
+    _print_vectors(report, False)
+    print()
+    print("== 2. Z3 proof obligations (reuse guard, tree math) ==")
+    proofs_rc = cmd_proofs([])
+    print()
+    print("== 3. The executable model of draft-00: invariants, then each finding ==")
+    model_rc = cmd_model(["explore", "--profile", "ci"])
+    for finding in ("F1", "F2", "F3", "F4"):
+        print()
+        model_rc |= cmd_model(["explore", "--profile", "ci", "--finding", finding])
+    ok = report.ok and proofs_rc == 0 and model_rc == 0
+    print()
+    print("demo:", "all checks as expected" if ok else "SOME CHECKS FAILED")
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # proofs and model parse their own arguments.
+    if argv and argv[0] == "proofs":
+        return cmd_proofs(argv[1:])
+    if argv and argv[0] == "model":
+        return cmd_model(argv[1:])
+    parser = argparse.ArgumentParser(prog="mlsvc", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("vectors", help="run the official RFC 9420 test vectors")
+    p.add_argument("--dir", help="folder of vector files (default: the pinned copies)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_vectors)
+    sub.add_parser("proofs", help="check the Z3 obligations (mlsvc proofs --help)")
+    sub.add_parser("model", help="explore the executable model (mlsvc model --help)")
+    p = sub.add_parser("demo", help="the main job: vectors, proofs and model, summarised")
+    p.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

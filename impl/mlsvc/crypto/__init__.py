@@ -1,0 +1,1 @@
+"""Cryptographic primitives of RFC 9420 (§5) on `cryptography`."""
