@@ -321,6 +321,31 @@ class HpkeSuite:
         base_nonce = self._labeled_expand(secret, b"base_nonce", context, self.aead.nn)
         return key, base_nonce
 
+    def _exporter_secret(self, shared_secret: bytes, info: bytes) -> bytes:
+        """RFC 9180 §5.1: exporter_secret of the base-mode key schedule."""
+        psk_id_hash = self._labeled_extract(b"", b"psk_id_hash", b"")
+        info_hash = self._labeled_extract(b"", b"info_hash", info)
+        context = b"\x00" + psk_id_hash + info_hash
+        secret = self._labeled_extract(shared_secret, b"secret", b"")
+        return self._labeled_expand(secret, b"exp", context, self.kdf.nh)
+
+    def export_sender(
+        self, pk_r: bytes, info: bytes, exporter_context: bytes, length: int, rng: RandomSource
+    ) -> tuple[bytes, bytes]:
+        """SetupBaseS(pkR, info) then Context.Export(exporter_context, L) (RFC 9180
+        §5.1.1, §5.3); the native API has no exporter. Returns (enc, exported value)."""
+        shared_secret, enc = self.kem.encap(pk_r, rng)
+        exporter = self._exporter_secret(shared_secret, info)
+        return enc, self._labeled_expand(exporter, b"sec", exporter_context, length)
+
+    def export_receiver(
+        self, enc: bytes, sk_r: bytes, info: bytes, exporter_context: bytes, length: int
+    ) -> bytes:
+        """SetupBaseR(enc, skR, info) then Context.Export(exporter_context, L)."""
+        shared_secret = self.kem.decap(enc, sk_r)
+        exporter = self._exporter_secret(shared_secret, info)
+        return self._labeled_expand(exporter, b"sec", exporter_context, length)
+
     def seal_base(
         self, pk_r: bytes, info: bytes, aad: bytes, plaintext: bytes, rng: RandomSource
     ) -> tuple[bytes, bytes]:
