@@ -43,14 +43,14 @@ def _print_vectors(report: FolderReport, as_json: bool) -> None:
         }
         print(json.dumps(doc, indent=2))
         return
-    print(f"{'file':<22} {'passed':>7} {'failed':>7} {'skipped':>8}  per suite (passed/failed)")
+    print(f"{'file':<32} {'passed':>7} {'failed':>7} {'skipped':>8}  per suite (passed/failed)")
     for r in report.results:
         suites = " ".join(
             f"{s}:{row['passed']}/{row['failed']}"
             for s, row in sorted(r.by_suite().items())
             if s != "-"
         )
-        print(f"{r.name:<22} {r.passed:>7} {r.failed:>7} {r.skipped:>8}  {suites}")
+        print(f"{r.name:<32} {r.passed:>7} {r.failed:>7} {r.skipped:>8}  {suites}")
         for c in r.failures()[:5]:
             print(f"    case {c.index} (suite {c.suite}): {c.detail}")
     if report.unrecognised:

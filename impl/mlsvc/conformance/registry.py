@@ -20,6 +20,13 @@ RUNNERS: dict[str, str] = {
     "transcript-hashes": "transcript_hashes",
     "deserialization": "deserialization",
     "messages": "messages",
+    "tree-validation": "tree_validation",
+    "tree-operations": "tree_operations",
+    "treekem": "treekem",
+    "welcome": "welcome",
+    "passive-client-welcome": "passive_client",
+    "passive-client-handling-commit": "passive_client",
+    "passive-client-random": "passive_client",
 }
 
 
@@ -33,6 +40,7 @@ def run_file(path: Path) -> FileResult:
     with path.open() as f:
         cases: list[Case] = json.load(f)
     result: FileResult = module.run(cases)
+    result.name = path.stem
     return result
 
 

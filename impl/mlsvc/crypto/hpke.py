@@ -273,8 +273,11 @@ def _load_private(kem: KemId, sk: bytes) -> _PrivateKey:
         if kem == KemId.DHKEM_X448_SHA512:
             return x448.X448PrivateKey.from_private_bytes(sk)
         curve, nsk, _ = _CURVES[kem]
-        if len(sk) != nsk:
-            raise ValueError(f"private key must be {nsk} bytes")
+        # RFC 9180 §7.1.2 serializes the scalar in Nsk bytes; some implementations drop
+        # leading zero bytes (P-521 keys of 65 bytes appear in the official RFC 9420
+        # vectors), so a shorter big-endian scalar is read as the same integer.
+        if not 0 < len(sk) <= nsk:
+            raise ValueError(f"private key must be at most {nsk} bytes")
         return ec.derive_private_key(int.from_bytes(sk, "big"), curve)
     except ValueError as exc:
         raise CryptoError(f"invalid HPKE private key: {exc}") from None

@@ -89,9 +89,17 @@ def epoch_from_joiner(
     §12.4.3.1). `psk_secret=None` means no PSKs (the zero vector, §8.4)."""
     member = cs.extract(joiner, _secret_or_zero(cs, psk_secret))
     epoch = expand_with_label(cs, member, b"epoch", group_context, cs.nh)
+    return from_epoch_secret(cs, epoch, joiner, derive_secret(cs, member, b"welcome"))
+
+
+def from_epoch_secret(
+    cs: CipherSuite, epoch: bytes, joiner: bytes = b"", welcome: bytes = b""
+) -> EpochSecrets:
+    """The secrets of Table 4 (§8) from an epoch_secret. Group creation (§11) starts
+    here with "a fresh random value of size KDF.Nh" as epoch 0's epoch_secret."""
     return EpochSecrets(
         joiner_secret=joiner,
-        welcome_secret=derive_secret(cs, member, b"welcome"),
+        welcome_secret=welcome,
         epoch_secret=epoch,
         sender_data_secret=derive_secret(cs, epoch, SENDER_DATA),
         encryption_secret=derive_secret(cs, epoch, ENCRYPTION),
