@@ -1,0 +1,165 @@
+"""The reuse guard of a virtual client's PrivateMessage
+(draft-ietf-mls-virtual-clients-00 §5.6 and §5.8; DRAFT-00-PROFILE P8, P9, P10, Q5).
+
+§5.6: emulators that share one virtual client must never encrypt with the same key and
+nonce; they "MUST prevent this by computing the reuse_guard ... instead of sampling it
+randomly". §5.8: an emulator picks x with x mod N == its leaf_index and sends
+
+    prp_key     = ExpandWithLabel(leaf_node_secret, "reuse guard", key_schedule_nonce, 16)
+    reuse_guard = SmallSpacePRP.Encrypt(prp_key, x)       (4 bytes, big-endian, P10)
+
+Readings fixed by the profile:
+- P8: `leaf_node_secret` is the encryption_key_secret of the operation that produced the
+  virtual client's active LeafNode in the higher-level group (Kdf.Nh bytes).
+- P9: N is the leaf count of the emulation group's tree (blanks included, a power of
+  two) at the epoch named by the active LeafNode's epoch_id, and leaf_index is the
+  sender's index at that epoch.
+- Q5: key_schedule_nonce is the higher-level group's secret-tree nonce for this
+  (sender, ratchet, generation) before the reuse-guard XOR, used raw as context;
+  ExpandWithLabel uses the emulation group's suite; the PRP is AES-128 in every suite.
+
+Choosing x. N = 2^k divides 2^32, so the class {x : x mod N == leaf_index} is
+{q * 2^k + leaf_index : 0 <= q < 2^(32-k)}. Four random bytes r give q = r >> k, uniform
+over 2^(32-k) values; rejection sampling would never reject here, since 2^32 is a
+multiple of N, so x = (r with its low k bits replaced by leaf_index) is exactly uniform
+in the class. proofs/ (partition.*) checks this for every k in 0..32.
+
+API (pure functions; the framing layer passes the result into PrivateMessage
+encryption, RFC 9420 §6.3.2, where reuse_guard is XORed into the nonce):
+- `make_reuse_guard(cs, secret, key_schedule_nonce, leaf_index, n_leaves, rng) -> bytes`
+- `recover_leaf_index(cs, secret, key_schedule_nonce, reuse_guard, n_leaves) -> LeafIndex`
+`cs` is the emulation group's CipherSuite (mlsvc.crypto.suites.get_suite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+
+from mlsvc.crypto.hpke import RandomSource
+from mlsvc.crypto.labels import expand_with_label
+from mlsvc.crypto.suites import CipherSuite
+from mlsvc.errors import DecodeError, ParameterError, ValidationError
+from mlsvc.types import LeafIndex
+from mlsvc.vc.codepoints import (
+    MAX_LEAF_COUNT_EXPONENT,
+    PRP_KEY_LENGTH,
+    REUSE_GUARD_LABEL,
+    REUSE_GUARD_LENGTH,
+)
+from mlsvc.vc.ff1 import prp_decrypt, prp_encrypt
+
+CHECK_SENDER_NOT_MEMBER = "VC-RG-1"
+"""Validation check: the leaf index recovered from a received reuse guard is not an
+emulator of the emulation epoch (P9: only members at epoch e may send)."""
+
+def leaf_count_exponent(n_leaves: int) -> int:
+    """k with N = 2^k, 0 <= k <= 32 (P9: the leaf count of a full tree is a power of
+    two; x is a uint32). Anything else is a caller error."""
+    if not isinstance(n_leaves, int) or isinstance(n_leaves, bool) or n_leaves < 1:
+        raise ParameterError(f"leaf count {n_leaves!r} must be a positive integer")
+    if n_leaves & (n_leaves - 1):
+        raise ParameterError(f"leaf count {n_leaves} is not a power of two (P9)")
+    k = n_leaves.bit_length() - 1
+    if k > MAX_LEAF_COUNT_EXPONENT:
+        raise ParameterError(f"leaf count {n_leaves} exceeds 2^32 (x is a uint32)")
+    return k
+
+
+def _check_leaf_index(leaf_index: int, n_leaves: int) -> None:
+    if not isinstance(leaf_index, int) or isinstance(leaf_index, bool):
+        raise ParameterError(f"leaf index {leaf_index!r} is not an integer")
+    if not 0 <= leaf_index < n_leaves:
+        raise ParameterError(f"leaf index {leaf_index} not below the leaf count {n_leaves}")
+
+
+def derive_prp_key(cs: CipherSuite, secret: bytes, key_schedule_nonce: bytes) -> bytes:
+    """§5.8/P8: prp_key = ExpandWithLabel(leaf_node_secret, "reuse guard",
+    key_schedule_nonce, 16), with the emulation group's suite (Q3, Q5)."""
+    if len(secret) != cs.nh:
+        raise ParameterError(f"leaf_node_secret must be Kdf.Nh = {cs.nh} bytes (P8)")
+    if not isinstance(key_schedule_nonce, bytes | bytearray) or not key_schedule_nonce:
+        raise ParameterError("key_schedule_nonce must be non-empty bytes (Q5)")
+    return expand_with_label(
+        cs, secret, REUSE_GUARD_LABEL, bytes(key_schedule_nonce), PRP_KEY_LENGTH
+    )
+
+
+def class_member(draw: int, leaf_index: int, k: int) -> int:
+    """§5.8: the x of residue class leaf_index mod 2^k selected by a uint32 draw: the
+    draw's high 32 - k bits (q = draw >> k) followed by leaf_index in the low k bits, so
+    x = q * 2^k + leaf_index. Pure; callers have validated leaf_index < 2^k."""
+    return ((draw >> k) << k) | leaf_index
+
+
+def choose_x(leaf_index: int, n_leaves: int, rng: RandomSource) -> int:
+    """§5.8: "choose a random value x such that x modulo the number of leaves in the
+    emulation group is equal to its leaf_index", uniformly in that class (see the
+    module docstring; proofs/ partition.*)."""
+    k = leaf_count_exponent(n_leaves)
+    _check_leaf_index(leaf_index, n_leaves)
+    draw = rng(4)
+    if not isinstance(draw, bytes) or len(draw) != 4:
+        raise ParameterError("the random source must return exactly the bytes requested")
+    return class_member(int.from_bytes(draw, "big"), leaf_index, k)
+
+
+def reuse_guard_from_x(prp_key: bytes, x: int) -> bytes:
+    """§5.8/P10: reuse_guard = SmallSpacePRP.Encrypt(prp_key, x) as 4 big-endian bytes."""
+    return prp_encrypt(prp_key, x).to_bytes(REUSE_GUARD_LENGTH, "big")
+
+
+def make_reuse_guard(
+    cs: CipherSuite,
+    secret: bytes,
+    key_schedule_nonce: bytes,
+    leaf_index: LeafIndex,
+    n_leaves: int,
+    rng: RandomSource,
+) -> bytes:
+    """The 4-byte reuse_guard an emulator puts in a PrivateMessage's sender data (§5.8).
+
+    `secret` is leaf_node_secret (P8), `key_schedule_nonce` the higher-level group's
+    nonce before the XOR (Q5), `leaf_index` the sender's index in the emulation group at
+    epoch e and `n_leaves` that tree's leaf count N (P9), `rng` the injected source.
+    Raises ParameterError for N not a power of two, N > 2^32, leaf_index >= N, or a
+    secret that is not Kdf.Nh bytes."""
+    prp_key = derive_prp_key(cs, secret, key_schedule_nonce)
+    x = choose_x(leaf_index, n_leaves, rng)
+    return prp_encrypt(prp_key, x).to_bytes(REUSE_GUARD_LENGTH, "big")
+
+
+def recover_x(cs: CipherSuite, secret: bytes, key_schedule_nonce: bytes,
+              reuse_guard: bytes) -> int:
+    """x = SmallSpacePRP.Decrypt(prp_key, reuse_guard) for a received reuse guard.
+    Raises DecodeError if reuse_guard is not 4 bytes (RFC 9420 §6.3.2)."""
+    if not isinstance(reuse_guard, bytes | bytearray) or len(reuse_guard) != REUSE_GUARD_LENGTH:
+        raise DecodeError("reuse_guard must be exactly 4 bytes (RFC 9420 §6.3.2)")
+    prp_key = derive_prp_key(cs, secret, key_schedule_nonce)
+    return prp_decrypt(prp_key, int.from_bytes(reuse_guard, "big"))
+
+
+def recover_leaf_index(
+    cs: CipherSuite,
+    secret: bytes,
+    key_schedule_nonce: bytes,
+    reuse_guard: bytes,
+    n_leaves: int,
+    members: Container[int] | None = None,
+) -> LeafIndex:
+    """The sender's leaf index in the emulation group at epoch e: Decrypt(prp_key,
+    reuse_guard) mod N (§5.8, recovery as the later draft spells it out; P9 for N).
+
+    Only emulators compute this (they alone know the secret). Every uint32 decrypts to
+    some index, so a forged reuse guard is not detected by itself; if `members` (the
+    occupied leaves at epoch e) is given, an index outside it raises
+    ValidationError(VC-RG-1). DecodeError for a reuse guard that is not 4 bytes;
+    ParameterError for a bad N or secret."""
+    k = leaf_count_exponent(n_leaves)
+    x = recover_x(cs, secret, key_schedule_nonce, reuse_guard)
+    leaf = LeafIndex(x & ((1 << k) - 1))  # x mod 2^k
+    if members is not None and leaf not in members:
+        raise ValidationError(
+            CHECK_SENDER_NOT_MEMBER,
+            f"reuse guard decodes to leaf {leaf}, not an emulator of that epoch (P9)",
+        )
+    return leaf
