@@ -178,7 +178,7 @@ def test_unknown_psk_is_refused() -> None:
 
 
 def test_tampered_commit_is_rejected_and_state_unchanged() -> None:
-    a, b, c = grow(1, 3)
+    a, b, _ = grow(1, 3)
     out = a.commit()
     data = bytearray(out.commit)
     data[-5] ^= 1  # inside the membership tag

@@ -90,4 +90,7 @@ class GroupConfig:
     check_received_lifetimes: bool = True
     # extension types this client understands in GroupContext/leaves (non-default)
     supported_extensions: tuple[int, ...] = ()
+    # extra DeriveSecret(epoch_secret, label) outputs to keep per epoch (extensions
+    # that add epoch secrets, e.g. b"application_export"); EpochKeys.additional
+    additional_epoch_secrets: tuple[bytes, ...] = ()
     leaf_extensions: Extensions = ()

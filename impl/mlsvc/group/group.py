@@ -26,15 +26,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from mlsvc.codec import Reader
 from mlsvc.crypto.labels import decrypt_with_label, encrypt_with_label, expand_with_label
 from mlsvc.crypto.suites import CipherSuite, get_suite
-from mlsvc.errors import CryptoError, DecodeError, StateError
+from mlsvc.errors import DecodeError, StateError
 from mlsvc.group.config import DEFAULT_LIFETIME, GroupConfig, Identity, default_capabilities
 from mlsvc.group.events import ApplicationMessage, CommitApplied, Event, ProposalReceived
 from mlsvc.group.key_package import KeyPackageBundle
 from mlsvc.group.proposals import (
     AppliedProposals,
+    MemberIndex,
     ResolvedProposal,
     apply_proposals,
     check_proposal_sender,
@@ -241,7 +241,8 @@ class Group:
         keys = TreePrivateKeys(LeafIndex(0), encryption_key_pair[0], {})
         state = EpochState(
             cs, context, tree, keys, identity,
-            interim_transcript_hash(cs, b"", tag), tag, EpochKeys.of(secrets),
+            interim_transcript_hash(cs, b"", tag), tag,
+            EpochKeys.of(secrets, cs, config.additional_epoch_secrets),
             _secret_tree(cs, secrets.encryption_secret, tree.leaf_count, config),
         )
         state.remember_resumption_psk(config.resumption_psk_history)
@@ -322,7 +323,6 @@ class Group:
         s = self._state
         leaf = self._new_leaf(LeafNodeSource.UPDATE, encryption_key_pair, identity,
                               capabilities, leaf_extensions)
-        assert leaf is not None
         node, priv = leaf
         s.pending_update_keys[node.encryption_key] = priv
         if identity is not None:
@@ -537,7 +537,7 @@ class Group:
         tag = ks.confirmation_tag(cs, secrets.confirmation_key, confirmed)
         state = EpochState(
             cs, context, tree, keys, identity, interim_transcript_hash(cs, confirmed, tag), tag,
-            EpochKeys.of(secrets),
+            EpochKeys.of(secrets, cs, self.config.additional_epoch_secrets),
             _secret_tree(cs, secrets.encryption_secret, tree.leaf_count, self.config),
             {}, dict(s.resumption_psks), {},
         )
@@ -635,7 +635,8 @@ class Group:
             cs, context, tree, keys, key_package.identity,
             interim_transcript_hash(cs, context.confirmed_transcript_hash,
                                     group_info.confirmation_tag),
-            group_info.confirmation_tag, EpochKeys.of(secrets),
+            group_info.confirmation_tag,
+            EpochKeys.of(secrets, cs, config.additional_epoch_secrets),
             _secret_tree(cs, secrets.encryption_secret, tree.leaf_count, config),
         )
         state.remember_resumption_psk(config.resumption_psk_history)
@@ -657,7 +658,6 @@ class Group:
         path_secret: bytes | None = None,
         capabilities: Capabilities | None = None,
         leaf_extensions: Extensions = (),
-        lifetime: Lifetime = DEFAULT_LIFETIME,
         authenticated_data: bytes = b"",
     ) -> tuple[Group, bytes]:
         """Join by external commit; returns the new member's group (already in the new
@@ -713,7 +713,6 @@ class Group:
             context.group_id, joiner._provisional_context(applied.extensions), [], first,
             config.rng,
         )
-        del lifetime
         commit = Commit(tuple(proposals), result.update_path)
         content = FramedContent(context.group_id, context.epoch, Sender.new_member_commit(),
                                 authenticated_data, commit)
@@ -758,8 +757,6 @@ class Group:
             if verified.content.wire_format != WireFormat.MLS_PRIVATE_MESSAGE:
                 fail("MSG-WIRE-FORMAT", "application data outside a PrivateMessage")
             assert isinstance(fc.content, bytes) and verified.sender_data is not None
-            if self._pending is not None:
-                pass  # application data of this epoch is still readable
             return ApplicationMessage(fc.sender.leaf_index, fc.content, fc.authenticated_data,
                                       verified.sender_data.generation)
         if fc.content_type == ContentType.PROPOSAL:
@@ -864,8 +861,6 @@ class Group:
                 if old is not None and not self.config.credential_validator(
                         leaf.credential, leaf.signature_key):
                     fail("EC-RESYNC-CREDENTIAL", "resync credential not acceptable")
-            from mlsvc.group.proposals import MemberIndex
-
             members = MemberIndex.from_tree(tree)
             members.check(leaf, skip=sender)
             if not removed_self:
@@ -1011,5 +1006,3 @@ def _validate_joined_tree(cs: CipherSuite, tree: RatchetTree, context: GroupCont
         seen_sig.add(leaf.signature_key)
         seen_enc.add(leaf.encryption_key)
 
-
-_ = (Reader, CryptoError, LeafCount, Update)

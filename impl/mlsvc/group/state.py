@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlsvc.crypto.labels import derive_secret
 from mlsvc.crypto.suites import CipherSuite
 from mlsvc.group.config import Identity
 from mlsvc.group.proposals import ResolvedProposal
@@ -34,12 +35,17 @@ class EpochKeys:
     resumption_psk: bytes
     epoch_authenticator: bytes
     init_secret: bytes
+    # DeriveSecret(epoch_secret, label) for each label the application asked for
+    # (GroupConfig.additional_epoch_secrets), e.g. the extensions draft's
+    # "application_export" (draft-ietf-mls-extensions-09 §4.4).
+    additional: dict[bytes, bytes] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, s: EpochSecrets) -> EpochKeys:
+    def of(cls, s: EpochSecrets, cs: CipherSuite, labels: tuple[bytes, ...] = ()) -> EpochKeys:
+        extra = {label: derive_secret(cs, s.epoch_secret, label) for label in labels}
         return cls(s.sender_data_secret, s.exporter_secret, s.external_secret,
                    s.confirmation_key, s.membership_key, s.resumption_psk,
-                   s.epoch_authenticator, s.init_secret)
+                   s.epoch_authenticator, s.init_secret, extra)
 
 
 @dataclass
