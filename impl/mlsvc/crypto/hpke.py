@@ -213,6 +213,10 @@ class DhKem:
 
     def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
         """RFC 9180 §7.1.3 DeriveKeyPair; returns (private, public) as bytes."""
+        sk = self._derive_private(ikm)
+        return _private_bytes(sk, self.nsk), _public_bytes(sk)
+
+    def _derive_private(self, ikm: bytes) -> _PrivateKey:
         dkp_prk = self.labeled_extract(b"", b"dkp_prk", ikm)
         if self.id in _CURVES:
             _, nsk, order = _CURVES[self.id]
@@ -224,11 +228,9 @@ class DhKem:
                 candidate[0] &= bitmask
                 sk = int.from_bytes(candidate, "big")
                 if sk != 0 and sk < order:
-                    sk_bytes = bytes(candidate)
-                    return sk_bytes, self.public_key(sk_bytes)
+                    return _load_private_uncached(self.id, bytes(candidate))
             raise CryptoError("DeriveKeyPairError")  # pragma: no cover - probability 2^-256
-        sk_bytes = self.labeled_expand(dkp_prk, b"sk", b"", self.nsk)
-        return sk_bytes, self.public_key(sk_bytes)
+        return _load_private_uncached(self.id, self.labeled_expand(dkp_prk, b"sk", b"", self.nsk))
 
     def private_key(self, sk: bytes) -> _PrivateKey:
         return _load_private(self.id, bytes(sk))
@@ -253,10 +255,12 @@ class DhKem:
         return self.labeled_expand(eae_prk, b"shared_secret", kem_context, self.nsecret)
 
     def encap(self, pk_r: bytes, rng: RandomSource) -> tuple[bytes, bytes]:
-        """Returns (shared_secret, enc). The ephemeral key is
-        DeriveKeyPair(rng(Nsk)), RFC 9180 §7.1.3's GenerateKeyPair."""
-        sk_e_bytes, enc = self.derive_key_pair(rng(self.nsk))
-        dh = self._dh(self.private_key(sk_e_bytes), pk_r)
+        """Encap(pkR) (RFC 9180 §4.1): returns (shared_secret, enc). The ephemeral key is
+        DeriveKeyPair(rng(Nsk)), RFC 9180's GenerateKeyPair as its test vectors use it
+        (ikmE), so known answers can be checked."""
+        sk_e = self._derive_private(rng(self.nsk))
+        enc = _public_bytes(sk_e)
+        dh = self._dh(sk_e, pk_r)
         return self._extract_and_expand(dh, enc + pk_r), enc
 
     def decap(self, enc: bytes, sk_r: bytes) -> bytes:
@@ -267,6 +271,10 @@ class DhKem:
 
 @functools.lru_cache(maxsize=4096)
 def _load_private(kem: KemId, sk: bytes) -> _PrivateKey:
+    return _load_private_uncached(kem, sk)
+
+
+def _load_private_uncached(kem: KemId, sk: bytes) -> _PrivateKey:
     try:
         if kem == KemId.DHKEM_X25519_SHA256:
             return x25519.X25519PrivateKey.from_private_bytes(sk)
@@ -281,6 +289,13 @@ def _load_private(kem: KemId, sk: bytes) -> _PrivateKey:
         return ec.derive_private_key(int.from_bytes(sk, "big"), curve)
     except ValueError as exc:
         raise CryptoError(f"invalid HPKE private key: {exc}") from None
+
+
+def _private_bytes(sk: _PrivateKey, nsk: int) -> bytes:
+    """SerializePrivateKey (RFC 9180 §7.1.2)."""
+    if isinstance(sk, ec.EllipticCurvePrivateKey):
+        return sk.private_numbers().private_value.to_bytes(nsk, "big")
+    return sk.private_bytes_raw()
 
 
 def _public_bytes(sk: _PrivateKey) -> bytes:
@@ -314,11 +329,15 @@ class HpkeSuite:
             prk, length.to_bytes(2, "big") + b"HPKE-v1" + self.suite_id + label + info, length
         )
 
+    def _key_schedule_context(self, info: bytes) -> bytes:
+        """mode_base || psk_id_hash || info_hash (RFC 9180 §5.1); depends only on
+        `info`, so a commit encrypting many path secrets under one GroupContext
+        computes it once (cached)."""
+        return _schedule_context(self, info)
+
     def _key_schedule_base(self, shared_secret: bytes, info: bytes) -> tuple[bytes, bytes]:
         """RFC 9180 §5.1 KeySchedule<ROLE>(mode_base, shared_secret, info, "", "")."""
-        psk_id_hash = self._labeled_extract(b"", b"psk_id_hash", b"")
-        info_hash = self._labeled_extract(b"", b"info_hash", info)
-        context = b"\x00" + psk_id_hash + info_hash
+        context = self._key_schedule_context(info)
         secret = self._labeled_extract(shared_secret, b"secret", b"")
         key = self._labeled_expand(secret, b"key", context, self.aead.nk)
         base_nonce = self._labeled_expand(secret, b"base_nonce", context, self.aead.nn)
@@ -326,9 +345,7 @@ class HpkeSuite:
 
     def _exporter_secret(self, shared_secret: bytes, info: bytes) -> bytes:
         """RFC 9180 §5.1: exporter_secret of the base-mode key schedule."""
-        psk_id_hash = self._labeled_extract(b"", b"psk_id_hash", b"")
-        info_hash = self._labeled_extract(b"", b"info_hash", info)
-        context = b"\x00" + psk_id_hash + info_hash
+        context = self._key_schedule_context(info)
         secret = self._labeled_extract(shared_secret, b"secret", b"")
         return self._labeled_expand(secret, b"exp", context, self.kdf.nh)
 
@@ -380,6 +397,13 @@ class HpkeSuite:
             return suite.decrypt(enc + ciphertext, sk, info=info)
         except (InvalidTag, ValueError):
             raise CryptoError("HPKE decryption failed") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule_context(suite: HpkeSuite, info: bytes) -> bytes:
+    psk_id_hash = suite._labeled_extract(b"", b"psk_id_hash", b"")
+    info_hash = suite._labeled_extract(b"", b"info_hash", info)
+    return b"\x00" + psk_id_hash + info_hash
 
 
 @functools.lru_cache(maxsize=64)

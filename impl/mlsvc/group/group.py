@@ -23,8 +23,9 @@ secret of an UpdatePath, the reuse guard of a PrivateMessage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from mlsvc.crypto.labels import decrypt_with_label, encrypt_with_label, expand_with_label
 from mlsvc.crypto.suites import CipherSuite, get_suite
@@ -34,9 +35,9 @@ from mlsvc.group.events import ApplicationMessage, CommitApplied, Event, Proposa
 from mlsvc.group.key_package import KeyPackageBundle
 from mlsvc.group.proposals import (
     AppliedProposals,
-    MemberIndex,
     ResolvedProposal,
     apply_proposals,
+    check_leaf_against_members,
     check_proposal_sender,
     check_psk_id,
 )
@@ -119,11 +120,17 @@ WELCOME_LABEL = b"Welcome"  # RFC 9420 §12.4.3.1 EncryptWithLabel(init_key, "We
 @dataclass(frozen=True)
 class CommitOutput:
     """What `commit` produces: the commit (MLSMessage bytes) for the group, a Welcome
-    for the members it adds (None if none), and the new epoch's GroupInfo."""
+    for the members it adds (None if none), and the new epoch's signed GroupInfo (with
+    the ratchet tree and external_pub), built only when first read: encoding the whole
+    tree costs O(n) and most commits never publish one."""
 
     commit: bytes
     welcome: bytes | None
-    group_info: bytes
+    _group_info: Callable[[], bytes] = field(repr=False, compare=False)
+
+    @property
+    def group_info(self) -> bytes:
+        return self._group_info()
 
 
 @dataclass
@@ -468,13 +475,15 @@ class Group:
         tag = staged.state.confirmation_tag
         ac = AuthenticatedContent(wire, content, FramedContentAuthData(signature, tag))
         message, _ = self._send(content, wire, signed=ac, reuse_guard=reuse_guard)
-        group_info = self._group_info(staged.state, ratchet_tree=True,
-                                      external_pub=external_pub)
+
+        @functools.cache
+        def group_info(ratchet_tree: bool = True) -> GroupInfo:
+            return self._group_info(staged.state, ratchet_tree=ratchet_tree,
+                                    external_pub=external_pub)
+
         welcome = None
         if applied.added:
-            welcome = self._welcome(staged, group_info if ratchet_tree_in_welcome else
-                                    self._group_info(staged.state, ratchet_tree=False,
-                                                     external_pub=external_pub))
+            welcome = self._welcome(staged, group_info(ratchet_tree_in_welcome))
         event = CommitApplied(
             staged.state.context.epoch, Sender.member(s.own_leaf),
             tuple(r.proposal for r in resolved), tuple(i for i, _ in applied.added),
@@ -482,7 +491,7 @@ class Group:
             reinit=applied.reinit,
         )
         self._pending = _PendingCommit(message, staged.state, event)
-        return CommitOutput(message, welcome, MLSMessage(group_info).encode())
+        return CommitOutput(message, welcome, lambda: MLSMessage(group_info()).encode())
 
     def merge_pending_commit(self) -> CommitApplied:
         """Move to the epoch of our own pending commit (after the DS accepted it)."""
@@ -861,8 +870,7 @@ class Group:
                 if old is not None and not self.config.credential_validator(
                         leaf.credential, leaf.signature_key):
                     fail("EC-RESYNC-CREDENTIAL", "resync credential not acceptable")
-            members = MemberIndex.from_tree(tree)
-            members.check(leaf, skip=sender)
+            check_leaf_against_members(tree, leaf, sender)
             if not removed_self:
                 commit_secret, keys = process_update_path(
                     cs, tree, sender, commit.path, keys,

@@ -96,6 +96,25 @@ class MemberIndex:
             fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key already used by member {owner}")
 
 
+def check_leaf_against_members(tree: RatchetTree, leaf: LeafNode, skip: LeafIndex) -> None:
+    """The §7.3 checks of one LeafNode against every other member in a single pass
+    (cheaper than building a MemberIndex when only one leaf is checked)."""
+    t = leaf.credential.credential_type
+    own_caps = leaf.capabilities.credentials
+    for i, other in tree.leaves():
+        if i == skip:
+            continue
+        if t not in other.capabilities.credentials:
+            fail("LN-CRED-TYPE-SUPPORTED", f"member {i} does not support credential type {t}")
+        if other.credential.credential_type not in own_caps:
+            fail("LN-CRED-TYPE-SUPPORTED",
+                 f"credential type {other.credential.credential_type} in use, not supported")
+        if other.signature_key == leaf.signature_key:
+            fail("LN-UNIQUE-SIGNATURE-KEY", f"signature key already used by member {i}")
+        if other.encryption_key == leaf.encryption_key:
+            fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key already used by member {i}")
+
+
 @dataclass
 class AppliedProposals:
     """The provisional state after a proposal list (§12.3)."""
@@ -145,7 +164,10 @@ def apply_proposals(
     if gce:
         validate_group_context_extensions(new_extensions, tree, config.supported_extensions)
 
-    members = MemberIndex.from_tree(tree)
+    has_updates = any(isinstance(p, Update) for p in proposals)
+    has_adds = any(isinstance(p, Add) for p in proposals)
+    # built only when a leaf is checked: an empty commit stays O(path), not O(n)
+    members = MemberIndex.from_tree(tree) if has_updates else MemberIndex()
     updated: list[LeafIndex] = []
     for r in resolved:
         if isinstance(r.proposal, Update):
@@ -163,7 +185,7 @@ def apply_proposals(
         if isinstance(p, Remove):
             new_tree.remove_leaf(p.removed)
             removed.append(p.removed)
-    if removed or updated:
+    if has_adds and (removed or updated or not has_updates):
         members = MemberIndex.from_tree(new_tree)
     added: list[tuple[LeafIndex, KeyPackage]] = []
     for p in proposals:
