@@ -9,7 +9,8 @@ order listed:
     psk_secret_[i]    = KDF.Extract(psk_input_[i-1], psk_secret_[i-1])
 
 with PSKLabel = { PreSharedKeyID id; uint16 index; uint16 count; }. A PSK id is the
-PreSharedKeyID struct of mlsvc.messages.proposals, or its TLS encoding as bytes.
+PreSharedKeyID struct of mlsvc.messages.proposals (any object with `encode()`), or its
+TLS encoding as bytes.
 This module only computes: looking a PSK up, and refusing an unknown one, is the
 group engine's job (§8.4, §12.2).
 """
@@ -17,14 +18,18 @@ group engine's job (§8.4, §12.2).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from mlsvc.crypto.labels import expand_with_label
 from mlsvc.crypto.suites import CipherSuite
 from mlsvc.errors import ParameterError
 
-if TYPE_CHECKING:  # typing only: no runtime dependency on the messages package
-    from mlsvc.messages.proposals import PreSharedKeyID
+
+class PreSharedKeyID(Protocol):
+    """Anything that encodes as a PreSharedKeyID (mlsvc.messages.proposals has the
+    struct; the key schedule sits below the messages layer, so it only needs this)."""
+
+    def encode(self) -> bytes: ...
 
 DERIVED_PSK_LABEL = b"derived psk"
 
