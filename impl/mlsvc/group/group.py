@@ -1000,6 +1000,7 @@ def _validate_joined_tree(cs: CipherSuite, tree: RatchetTree, context: GroupCont
         fail("WEL-TREE-HASH", "the ratchet tree does not match the GroupContext's tree hash")
     if not tree.verify_parent_hashes():
         fail("WEL-PARENT-HASH", "a parent node is not parent-hash valid")
+    tree.validate()  # unmerged leaves, unique parent keys (TREE-* checks)
     seen_sig: set[bytes] = set()
     seen_enc: set[bytes] = set()
     for i, leaf in tree.leaves():

@@ -24,7 +24,13 @@ from mlsvc.group.validation import (
     validate_key_package,
     validate_leaf_node,
 )
-from mlsvc.messages.codepoints import LeafNodeSource, ProposalType, PSKType, SenderType
+from mlsvc.messages.codepoints import (
+    LeafNodeSource,
+    ProposalType,
+    ProtocolVersion,
+    PSKType,
+    SenderType,
+)
 from mlsvc.messages.extensions import Extensions
 from mlsvc.messages.framing import Sender
 from mlsvc.messages.key_package import KeyPackage
@@ -252,6 +258,8 @@ def _validate_regular_list(
         elif isinstance(p, ReInit):
             if len(proposals) > 1:
                 fail("PL-REINIT-ALONE", "ReInit together with other proposals")
+            if p.version < ProtocolVersion.MLS10:
+                fail("PR-REINIT-VERSION", f"ReInit to protocol version {p.version}")
         elif isinstance(p, ExternalInit):
             fail("PL-EXTERNAL-INIT", "ExternalInit in a regular commit")
         if p.proposal_type not in DEFAULT_PROPOSAL_TYPES:
