@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from mlsvc.crypto.labels import decrypt_with_label, encrypt_with_label, expand_with_label
 from mlsvc.crypto.suites import CipherSuite, get_suite
@@ -110,6 +111,9 @@ from mlsvc.tree.treekem import (
     TreePrivateKeys,
     apply_path_secret,
     create_update_path,
+    derive_node_key_pair,
+    merge_update_path,
+    path_secrets_along,
     process_update_path,
 )
 from mlsvc.types import LeafCount, LeafIndex
@@ -131,6 +135,26 @@ class CommitOutput:
     @property
     def group_info(self) -> bytes:
         return self._group_info()
+
+
+@dataclass(frozen=True)
+class SiblingCommitKeys:
+    """What an emulator shares with a sibling emulator that committed from their common
+    leaf (draft-ietf-mls-virtual-clients-00 §5.3): the first path secret the sibling
+    used, the private key of the new leaf's encryption_key, and the new identity if the
+    signature key changed. The engine re-derives the whole path from the path secret
+    and checks every public key against the commit."""
+
+    path_secret: bytes
+    leaf_private_key: bytes
+    identity: Identity | None = None
+
+
+class SiblingKeySource(Protocol):
+    """Given the committed LeafNode (whose extensions carry the DerivationInfo an
+    emulator needs), return the keys, or None if this commit is not a sibling's."""
+
+    def __call__(self, leaf_node: LeafNode, /) -> SiblingCommitKeys | None: ...
 
 
 @dataclass
@@ -501,6 +525,12 @@ class Group:
         self._enter(pending.state, pending.event)
         return pending.event
 
+    def remember_leaf_key(self, private_key: bytes) -> None:
+        """Hold the HPKE private key of a leaf an Update may install for our leaf (a
+        sibling emulator's Update for the shared leaf, draft-00 §5.4)."""
+        s = self._state
+        s.pending_update_keys[s.cs.kem.public_key(private_key)] = private_key
+
     def clear_pending_commit(self) -> None:
         """Drop our pending commit (the DS rejected it, or another commit won)."""
         self._pending = None
@@ -736,8 +766,14 @@ class Group:
 
     # --- receiving (§12.4.2, §6) ----------------------------------------------------------
 
-    def process(self, message: bytes | MLSMessage) -> Event:
-        """Authenticate and apply one message from the delivery service."""
+    def process(
+        self, message: bytes | MLSMessage, *, sibling: SiblingKeySource | None = None
+    ) -> Event:
+        """Authenticate and apply one message from the delivery service.
+
+        A commit sent from our own leaf that is not our pending commit is rejected
+        (CM-OWN-COMMIT) unless `sibling` supplies the keys of the emulator that sent it
+        (virtual clients: several emulators share one leaf)."""
         self._require_active()
         msg = MLSMessage.decode(message) if isinstance(message, bytes) else message
         body = msg.body
@@ -770,7 +806,7 @@ class Group:
                                       verified.sender_data.generation)
         if fc.content_type == ContentType.PROPOSAL:
             return self._receive_proposal(verified)
-        return self._receive_commit(verified, msg)
+        return self._receive_commit(verified, msg, sibling)
 
     def _verify(self, unverified: UnverifiedContent) -> VerifiedContent:
         """Find the sender's signature key and verify (§6.1)."""
@@ -811,7 +847,8 @@ class Group:
         s.proposals[ref] = ResolvedProposal(proposal, fc.sender, ref)
         return ProposalReceived(ref, proposal, fc.sender, fc.authenticated_data)
 
-    def _receive_commit(self, verified: VerifiedContent, msg: MLSMessage) -> CommitApplied:
+    def _receive_commit(self, verified: VerifiedContent, msg: MLSMessage,
+                        sibling: SiblingKeySource | None = None) -> CommitApplied:
         s = self._state
         cs = s.cs
         ac = verified.content
@@ -822,10 +859,14 @@ class Group:
         if st not in (SenderType.MEMBER, SenderType.NEW_MEMBER_COMMIT):
             fail("CM-SENDER-TYPE", f"commit from sender type {st!r}")
         external = st == SenderType.NEW_MEMBER_COMMIT
+        sibling_keys: SiblingCommitKeys | None = None
         if not external and fc.sender.leaf_index == s.own_leaf:
             if self._pending is not None and self._pending.message == msg.encode():
                 return self.merge_pending_commit()
-            fail("CM-OWN-COMMIT", "our own commit, but not the pending one")
+            if sibling is not None and commit.path is not None:
+                sibling_keys = sibling(commit.path.leaf_node)
+            if sibling_keys is None:
+                fail("CM-OWN-COMMIT", "our own commit, but not the pending one")
         resolved: list[ResolvedProposal] = []
         for item in commit.proposals:
             if isinstance(item, ProposalRef):
@@ -871,14 +912,15 @@ class Group:
                         leaf.credential, leaf.signature_key):
                     fail("EC-RESYNC-CREDENTIAL", "resync credential not acceptable")
             check_leaf_against_members(tree, leaf, sender)
-            if not removed_self:
+            if sibling_keys is not None:
+                commit_secret, keys = _apply_sibling_path(cs, tree, sender, commit.path,
+                                                          sibling_keys)
+            elif not removed_self:
                 commit_secret, keys = process_update_path(
                     cs, tree, sender, commit.path, keys,
                     self._provisional_context(applied.extensions),
                     [i for i, _ in applied.added],
                 )
-            else:
-                commit_secret = None
         if removed_self:
             event = CommitApplied(s.context.epoch + 1, fc.sender,
                                   tuple(r.proposal for r in resolved),
@@ -886,7 +928,10 @@ class Group:
                                   fc.authenticated_data, removed_self=True)
             self.active = False
             return event
-        staged = self._stage(applied, tree, keys, s.identity, commit_secret, init_secret,
+        identity = s.identity
+        if sibling_keys is not None and sibling_keys.identity is not None:
+            identity = sibling_keys.identity
+        staged = self._stage(applied, tree, keys, identity, commit_secret, init_secret,
                              ac.wire_format, fc, ac.auth.signature, {})
         if ac.auth.confirmation_tag is None or not cs.verify_mac(
                 staged.state.secrets.confirmation_key,
@@ -971,6 +1016,25 @@ class _ContextFor:
     def __call__(self, tree_hash: bytes) -> bytes:
         return GroupContext(self.cipher_suite, self.group_id, self.epoch, tree_hash,
                             self.confirmed_transcript_hash, self.extensions).encode()
+
+
+def _apply_sibling_path(
+    cs: CipherSuite, tree: RatchetTree, sender: LeafIndex, path: UpdatePath,
+    keys: SiblingCommitKeys,
+) -> tuple[bytes, TreePrivateKeys]:
+    """Merge a sibling emulator's UpdatePath for our shared leaf, re-deriving every node
+    key from the first path secret (RFC 9420 §7.4) and checking it against the path."""
+    if cs.kem.public_key(keys.leaf_private_key) != path.leaf_node.encryption_key:
+        fail("TREEKEM-PUBKEY-MISMATCH", "sibling leaf key does not match the committed leaf")
+    fdp = merge_update_path(cs, tree, sender, path)
+    secrets, commit_secret = path_secrets_along(cs, keys.path_secret, len(fdp))
+    path_keys = {}
+    for node, secret, upn in zip(fdp, secrets, path.nodes, strict=True):
+        priv, pub = derive_node_key_pair(cs, secret)
+        if pub != upn.encryption_key:
+            fail("TREEKEM-PUBKEY-MISMATCH", f"sibling path secret does not derive node {node}")
+        path_keys[node] = priv
+    return commit_secret, TreePrivateKeys(sender, keys.leaf_private_key, path_keys)
 
 
 def _secret_tree(cs: CipherSuite, encryption_secret: bytes, leaf_count: LeafCount,
