@@ -52,7 +52,7 @@ def test_sibling_commit_is_followed_from_the_shared_secrets() -> None:
 
 
 def test_wrong_sibling_secret_is_rejected() -> None:
-    a, a2, b, _ = twins()
+    a, a2, _, _ = twins()
     leaf_kp = CS.kem.derive_key_pair(b"derived leaf key")
     out = a.commit(force_path=True, path_secret=b"\x01" * CS.nh, encryption_key_pair=leaf_kp)
     with pytest.raises(ValidationError) as err:
