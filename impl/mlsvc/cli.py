@@ -1,6 +1,7 @@
 """The `mlsvc` command line.
 
     mlsvc vectors [--dir DIR] [--json]    run the official RFC 9420 vectors
+    mlsvc vectors generate NAME --out FILE   write this project's vectors (extensions)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
     mlsvc model explore [...]             explore the executable model (model/)
     mlsvc demo                            the main job: all of the above, summarised
@@ -61,6 +62,17 @@ def _print_vectors(report: FolderReport, as_json: bool) -> None:
           f"{sum(r.skipped for r in report.results)} skipped")
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    import importlib
+
+    from mlsvc.conformance.registry import GENERATORS
+
+    module = importlib.import_module(f"mlsvc.conformance.{GENERATORS[args.name]}")
+    count: int = module.write(Path(args.out))
+    print(f"wrote {count} cases to {args.out}")
+    return 0
+
+
 def cmd_vectors(args: argparse.Namespace) -> int:
     folder = Path(args.dir) if args.dir else default_dir()
     if not folder.is_dir():
@@ -118,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dir", help="folder of vector files (default: the pinned copies)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_vectors)
+    vsub = p.add_subparsers(dest="vectors_command")
+    g = vsub.add_parser("generate", help="write a vector file of this project")
+    g.add_argument("name", choices=["extensions"])
+    g.add_argument("--out", required=True, help="output JSON file")
+    g.set_defaults(func=cmd_generate)
     sub.add_parser("proofs", help="check the Z3 obligations (mlsvc proofs --help)")
     sub.add_parser("model", help="explore the executable model (mlsvc model --help)")
     p = sub.add_parser("demo", help="the main job: vectors, proofs and model, summarised")

@@ -8,7 +8,7 @@ so tests and emulators are deterministic.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,7 +17,40 @@ from mlsvc.crypto.suites import system_random
 from mlsvc.messages.codepoints import CredentialType, ProtocolVersion
 from mlsvc.messages.credentials import BasicCredential, Credential
 from mlsvc.messages.extensions import Extensions
+from mlsvc.messages.group_info import GroupContext
 from mlsvc.messages.leaf_node import Capabilities, Lifetime
+from mlsvc.messages.proposals import Proposal
+
+
+@dataclass(frozen=True)
+class ProposalTypeRule:
+    """How the engine treats a non-default proposal type (RFC 9420 §17.4: "a new
+    proposal type ... MUST specify ... whether a path is required, and how it is
+    applied"; the extensions draft defines such types, e.g. AppDataUpdate).
+
+    `apply` maps the GroupContext extensions to the new ones (applied after any
+    GroupContextExtensions proposal, in list order); None leaves them unchanged."""
+
+    path_required: bool = True
+    external_commit_allowed: bool = False
+    apply: Callable[[Extensions, Proposal], Extensions] | None = None
+
+
+class MessageValidator(Protocol):
+    """Checks a handshake or application message's authenticated_data before the
+    group unprotects it (e.g. SafeAAD of the extensions draft). Raise a RemoteError
+    subclass to reject; the group state is unchanged."""
+
+    def __call__(self, context: GroupContext, authenticated_data: bytes, /) -> None: ...
+
+
+class ProposalListValidator(Protocol):
+    """An application rule on a whole proposal list (§12.2: "An application may extend
+    the above procedure by additional rules"), run on both the committer's and the
+    receivers' side after the RFC's checks and before the new epoch is computed."""
+
+    def __call__(self, old_extensions: Extensions, new_extensions: Extensions,
+                 proposals: Sequence[Proposal], /) -> None: ...
 
 
 class CredentialValidator(Protocol):
@@ -93,4 +126,8 @@ class GroupConfig:
     # extra DeriveSecret(epoch_secret, label) outputs to keep per epoch (extensions
     # that add epoch secrets, e.g. b"application_export"); EpochKeys.additional
     additional_epoch_secrets: tuple[bytes, ...] = ()
+    # non-default proposal types this client supports, and how the engine handles them
+    proposal_types: Mapping[int, ProposalTypeRule] = field(default_factory=dict)
+    message_validator: MessageValidator | None = None
+    proposal_list_validator: ProposalListValidator | None = None
     leaf_extensions: Extensions = ()

@@ -258,7 +258,8 @@ class Group:
         group_id = group_id if group_id is not None else config.rng(cs.nh)
         if encryption_key_pair is None:
             encryption_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
-        caps = capabilities or default_capabilities(cs.id, config.supported_extensions)
+        caps = capabilities or default_capabilities(cs.id, config.supported_extensions,
+                                                    tuple(config.proposal_types))
         leaf = LeafNode(
             encryption_key_pair[1], identity.signature_public_key, identity.credential, caps,
             LeafNodeSource.KEY_PACKAGE, lifetime, None, tuple(leaf_extensions),
@@ -332,6 +333,12 @@ class Group:
         self._state.proposals[ref] = ResolvedProposal(proposal, Sender.member(self.own_leaf),
                                                       ref)
         return msg
+
+    def propose(self, proposal: Proposal, authenticated_data: bytes = b"") -> bytes:
+        """Send any proposal, e.g. of a non-default type the application registered
+        (register_proposal_class, GroupConfig.proposal_types)."""
+        check_proposal_sender(proposal, Sender.member(self.own_leaf))
+        return self._propose(proposal, authenticated_data)
 
     def propose_add(self, key_package: KeyPackageBundle | KeyPackage,
                     authenticated_data: bytes = b"") -> bytes:
@@ -467,7 +474,7 @@ class Group:
                 check_psk_id(cs, rp.proposal.psk)
         applied = apply_proposals(cs, s.tree, s.context.group_id, s.context.extensions,
                                   resolved, s.own_leaf, self.config)
-        need_path = force_path or path_required(applied.types)
+        need_path = force_path or path_required(applied.types, self.config)
         new_ident = identity or s.identity
         path: UpdatePath | None = None
         commit_secret: bytes | None = None
@@ -524,6 +531,14 @@ class Group:
         pending, self._pending = self._pending, None
         self._enter(pending.state, pending.event)
         return pending.event
+
+    def take_epoch_secret(self, label: bytes) -> bytes:
+        """Hand over (and delete from the group) an additional epoch secret kept for
+        `label` (GroupConfig.additional_epoch_secrets); StateError if already taken."""
+        value = self._state.secrets.additional.pop(label, None)
+        if value is None:
+            raise StateError(f"no epoch secret {label!r} in this epoch (taken or not kept)")
+        return value
 
     def remember_leaf_key(self, private_key: bytes) -> None:
         """Hold the HPKE private key of a leaf an Update may install for our leaf (a
@@ -740,7 +755,8 @@ class Group:
                                   None, config, external=True)
         if encryption_key_pair is None:
             encryption_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
-        caps = capabilities or default_capabilities(cs.id, config.supported_extensions)
+        caps = capabilities or default_capabilities(cs.id, config.supported_extensions,
+                                                    tuple(config.proposal_types))
         leaf = LeafNode(encryption_key_pair[1], identity.signature_public_key,
                         identity.credential, caps, LeafNodeSource.COMMIT, None, b"",
                         tuple(leaf_extensions))
@@ -784,6 +800,8 @@ class Group:
             if body.content.epoch != s.context.epoch:
                 fail("CM-EPOCH", f"message of epoch {body.content.epoch}, group is at "
                                  f"{s.context.epoch}")
+            if self.config.message_validator is not None:
+                self.config.message_validator(s.context, body.content.authenticated_data)
             unverified = unprotect_public(s.cs, body, s.secrets.membership_key, s.context)
         elif isinstance(body, PrivateMessage):
             if body.group_id != s.context.group_id:
@@ -791,6 +809,8 @@ class Group:
             if body.epoch != s.context.epoch:
                 fail("CM-EPOCH", f"message of epoch {body.epoch}, group is at "
                                  f"{s.context.epoch}")
+            if self.config.message_validator is not None:
+                self.config.message_validator(s.context, body.authenticated_data)
             unverified = unprotect_private(s.cs, body, s.secret_tree,
                                            s.secrets.sender_data_secret, s.context)
         else:
@@ -886,7 +906,7 @@ class Group:
         committer = None if external else fc.sender.leaf_index
         applied = apply_proposals(cs, s.tree, s.context.group_id, s.context.extensions,
                                   resolved, committer, self.config, external=external)
-        if (external or path_required(applied.types)) and commit.path is None:
+        if (external or path_required(applied.types, self.config)) and commit.path is None:
             fail("CM-PATH-REQUIRED", "the proposals require a path")
         tree = applied.tree
         keys = self._adopt_update_keys(s.keys, applied, tree)

@@ -54,7 +54,8 @@ def create_key_package(
         init_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
     if encryption_key_pair is None:
         encryption_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
-    caps = capabilities or default_capabilities(cs.id)
+    caps = capabilities or default_capabilities(cs.id, config.supported_extensions,
+                                                tuple(config.proposal_types))
     leaf = LeafNode(
         encryption_key_pair[1], identity.signature_public_key, identity.credential, caps,
         LeafNodeSource.KEY_PACKAGE, lifetime, None, tuple(leaf_extensions),

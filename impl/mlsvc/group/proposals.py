@@ -160,14 +160,20 @@ def apply_proposals(
     proposals = [r.proposal for r in resolved]
     types = [p.proposal_type for p in proposals]
     if external:
-        _validate_external_list(proposals)
+        _validate_external_list(proposals, config)
     else:
         _validate_regular_list(resolved, committer, tree)
 
     new_tree = tree.copy()
     gce = [p for p in proposals if isinstance(p, GroupContextExtensions)]
     new_extensions = gce[0].extensions if gce else extensions
-    if gce:
+    changed = bool(gce)
+    for p in proposals:  # non-default types that change the GroupContext (ProposalTypeRule)
+        rule = config.proposal_types.get(p.proposal_type)
+        if rule is not None and rule.apply is not None:
+            new_extensions = rule.apply(new_extensions, p)
+            changed = True
+    if changed:
         validate_group_context_extensions(new_extensions, tree, config.supported_extensions)
 
     has_updates = any(isinstance(p, Update) for p in proposals)
@@ -204,6 +210,8 @@ def apply_proposals(
             index = new_tree.add_leaf(kp.leaf_node)
             members.add(index, kp.leaf_node)
             added.append((index, kp))
+    if config.proposal_list_validator is not None:
+        config.proposal_list_validator(extensions, new_extensions, proposals)
     psk_ids = [p.psk for p in proposals if isinstance(p, PreSharedKey)]
     ext_inits = [p for p in proposals if isinstance(p, ExternalInit)]
     reinits = [p for p in proposals if isinstance(p, ReInit)]
@@ -275,7 +283,7 @@ def _check_proposal_type_supported(
             fail("PL-UNSUPPORTED-TYPE", f"member {i} does not support proposal 0x{ptype:04x}")
 
 
-def _validate_external_list(proposals: Sequence[Proposal]) -> None:
+def _validate_external_list(proposals: Sequence[Proposal], config: GroupConfig) -> None:
     """§12.2, external commits."""
     n_init = sum(1 for p in proposals if isinstance(p, ExternalInit))
     if n_init != 1:
@@ -283,6 +291,9 @@ def _validate_external_list(proposals: Sequence[Proposal]) -> None:
     if sum(1 for p in proposals if isinstance(p, Remove)) > 1:
         fail("EC-AT-MOST-ONE-REMOVE", "more than one Remove in an external commit")
     for p in proposals:
+        rule = config.proposal_types.get(p.proposal_type)
+        if rule is not None and rule.external_commit_allowed:
+            continue
         if not isinstance(p, ExternalInit | Remove | PreSharedKey):
             fail("EC-ONLY-ALLOWED", f"proposal type 0x{p.proposal_type:04x} in an external "
                                     "commit")

@@ -170,14 +170,22 @@ def validate_group_context_extensions(
             fail("PR-GCE-SUPPORTED", f"member {i} lacks required capabilities {missing}")
 
 
-def path_required(proposal_types: Iterable[int]) -> bool:
+def path_required(proposal_types: Iterable[int], config: GroupConfig | None = None) -> bool:
     """§12.4: the path is required for an empty list, or if any proposal is of a type
-    other than add, psk or reinit (RFC 9420 Table 7 "Path Required")."""
+    whose "Path Required" column (RFC 9420 Table 7, or the application's
+    ProposalTypeRule for a non-default type) says so."""
     types = list(proposal_types)
     if not types:
         return True
     no_path = {ProposalType.ADD, ProposalType.PSK, ProposalType.REINIT}
-    return any(t not in no_path for t in types)
+    rules = config.proposal_types if config is not None else {}
+    for t in types:
+        if t in no_path:
+            continue
+        rule = rules.get(t)
+        if rule is None or rule.path_required:
+            return True
+    return False
 
 
 def render_markdown() -> str:
