@@ -3,6 +3,7 @@ message and proposal-list validators, additional epoch secrets."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -40,10 +41,12 @@ class Note(Proposal):
 register_proposal_class(Note)
 
 
-def apply_note(extensions: Extensions, proposal: Proposal) -> Extensions:
-    assert isinstance(proposal, Note)
+def apply_note(extensions: Extensions, proposals: Sequence[Proposal]) -> Extensions:
+    """The last Note's text wins."""
+    last = proposals[-1]
+    assert isinstance(last, Note)
     kept = tuple(e for e in extensions if e.extension_type != NOTE_EXT)
-    return (*kept, Extension(NOTE_EXT, proposal.text))
+    return (*kept, Extension(NOTE_EXT, last.text))
 
 
 def cfg(name: str, **kw: object) -> GroupConfig:
@@ -115,7 +118,7 @@ def test_message_validator_runs_before_unprotection() -> None:
 def test_proposal_list_validator_runs_on_both_sides() -> None:
     calls: list[int] = []
 
-    def no_notes(old: Extensions, new: Extensions, proposals: object) -> None:
+    def no_notes(old: Extensions, new: Extensions, proposals: object, members: object) -> None:
         calls.append(1)
         if any(e.extension_type == NOTE_EXT for e in new):
             raise ValidationError("PL-UNSUPPORTED-TYPE", "application forbids notes")

@@ -18,8 +18,9 @@ from mlsvc.messages.codepoints import CredentialType, ProtocolVersion
 from mlsvc.messages.credentials import BasicCredential, Credential
 from mlsvc.messages.extensions import Extensions
 from mlsvc.messages.group_info import GroupContext
-from mlsvc.messages.leaf_node import Capabilities, Lifetime
+from mlsvc.messages.leaf_node import Capabilities, LeafNode, Lifetime
 from mlsvc.messages.proposals import Proposal
+from mlsvc.types import LeafIndex
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,13 @@ class ProposalTypeRule:
     proposal type ... MUST specify ... whether a path is required, and how it is
     applied"; the extensions draft defines such types, e.g. AppDataUpdate).
 
-    `apply` maps the GroupContext extensions to the new ones (applied after any
-    GroupContextExtensions proposal, in list order); None leaves them unchanged."""
+    `apply` maps the GroupContext extensions and the list's proposals of this type (in
+    list order) to the new extensions, after any GroupContextExtensions proposal has
+    been applied; None leaves them unchanged."""
 
     path_required: bool = True
     external_commit_allowed: bool = False
-    apply: Callable[[Extensions, Proposal], Extensions] | None = None
+    apply: Callable[[Extensions, Sequence[Proposal]], Extensions] | None = None
 
 
 class MessageValidator(Protocol):
@@ -50,7 +52,8 @@ class ProposalListValidator(Protocol):
     receivers' side after the RFC's checks and before the new epoch is computed."""
 
     def __call__(self, old_extensions: Extensions, new_extensions: Extensions,
-                 proposals: Sequence[Proposal], /) -> None: ...
+                 proposals: Sequence[Proposal],
+                 members: Sequence[tuple[LeafIndex, LeafNode]], /) -> None: ...
 
 
 class CredentialValidator(Protocol):

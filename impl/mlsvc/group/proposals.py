@@ -168,10 +168,10 @@ def apply_proposals(
     gce = [p for p in proposals if isinstance(p, GroupContextExtensions)]
     new_extensions = gce[0].extensions if gce else extensions
     changed = bool(gce)
-    for p in proposals:  # non-default types that change the GroupContext (ProposalTypeRule)
-        rule = config.proposal_types.get(p.proposal_type)
-        if rule is not None and rule.apply is not None:
-            new_extensions = rule.apply(new_extensions, p)
+    for ptype, rule in config.proposal_types.items():  # non-default types (ProposalTypeRule)
+        of_type = [p for p in proposals if p.proposal_type == ptype]
+        if of_type and rule.apply is not None:
+            new_extensions = rule.apply(new_extensions, of_type)
             changed = True
     if changed:
         validate_group_context_extensions(new_extensions, tree, config.supported_extensions)
@@ -211,7 +211,8 @@ def apply_proposals(
             members.add(index, kp.leaf_node)
             added.append((index, kp))
     if config.proposal_list_validator is not None:
-        config.proposal_list_validator(extensions, new_extensions, proposals)
+        config.proposal_list_validator(extensions, new_extensions, proposals,
+                                       list(tree.leaves()))
     psk_ids = [p.psk for p in proposals if isinstance(p, PreSharedKey)]
     ext_inits = [p for p in proposals if isinstance(p, ExternalInit)]
     reinits = [p for p in proposals if isinstance(p, ReInit)]

@@ -89,7 +89,10 @@ def sign_content(
     confirmation_tag: bytes | None = None,
 ) -> AuthenticatedContent:
     """§6.1: sign FramedContentTBS; the confirmation tag is added for commits (the
-    caller computes it after the signature, from the new epoch, §8.2)."""
+    caller computes it after the signature, from the new epoch, §8.2). The GroupContext
+    enters the TBS only for member and new_member_commit senders (§6.1)."""
+    if not content.sender.signs_with_group_context:
+        context = None
     signature = content.sign(cs, signature_private_key, wire_format, context)
     return AuthenticatedContent(
         wire_format, content, FramedContentAuthData(signature, confirmation_tag)
@@ -102,8 +105,12 @@ def verify_signature(
     signature_key: bytes,
     context: GroupContext | None,
 ) -> VerifiedContent:
-    """§6.1: VerifyWithLabel over FramedContentTBS; CryptoError if it fails."""
+    """§6.1: VerifyWithLabel over FramedContentTBS; CryptoError if it fails. The
+    GroupContext is used only for senders whose TBS includes it (member and
+    new_member_commit)."""
     ac = unverified.content
+    if not ac.content.sender.signs_with_group_context:
+        context = None
     if not ac.verify(cs, signature_key, context):
         raise CryptoError("FramedContent signature does not verify")
     return VerifiedContent(ac, unverified.sender_data)
