@@ -85,6 +85,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "CM-SENDER-TYPE": ("12.4", "Commits come from members or new_member_commit senders."),
     "CM-OWN-COMMIT": ("12.4.2", "A client does not process its own commit as a received one "
                       "(it merges its pending commit instead)."),
+    "CM-PATH-LEAF-NEW-KEY": ("12.4.2", "The encryption_key of the UpdatePath's LeafNode "
+                             "differs from the committer's current leaf's."),
+    "WEL-GROUP-ID": ("12.4.3.1", "The group_id is unique among the groups the client is "
+                     "in."),
     "CM-NEW-MEMBER-COMMIT-PATH": ("12.4.3.2", "An external Commit has a path."),
     # §12.4.3.1 joining
     "WEL-NO-SECRETS": ("12.4.3.1", "The Welcome holds an EncryptedGroupSecrets for our "
@@ -93,7 +97,6 @@ CHECKS: dict[str, tuple[str, str]] = {
     "WEL-GROUPINFO-SIGNATURE": ("12.4.3.1", "The GroupInfo signature verifies with the signer's "
                                 "leaf key."),
     "WEL-TREE-HASH": ("12.4.3.1", "The tree hash of the ratchet tree equals the GroupContext's."),
-    "WEL-PARENT-HASH": ("12.4.3.1", "Every non-blank parent node is parent-hash valid."),
     "WEL-TREE-MISSING": ("12.4.3.1", "A ratchet tree is available (extension or out of band)."),
     "WEL-OWN-LEAF": ("12.4.3.1", "Our own LeafNode is in the tree."),
     "WEL-SIGNER-LEAF": ("12.4.3.1", "The GroupInfo signer is a non-blank leaf."),
@@ -101,7 +104,6 @@ CHECKS: dict[str, tuple[str, str]] = {
     "GI-EXTERNAL-PUB": ("12.4.3.2", "A GroupInfo used for an external join has external_pub."),
     # messages
     "MSG-SENDER-MEMBER": ("6.1", "The sender is a current, non-blank member."),
-    "MSG-WIRE-FORMAT": ("6", "Application data arrives only as PrivateMessage."),
     "MSG-GROUP": ("6", "The message is for this group."),
     "MSG-EXTERNAL-SENDER": ("12.1.8", "An external sender index names an entry of "
                             "external_senders."),

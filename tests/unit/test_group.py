@@ -140,9 +140,17 @@ def test_external_join_and_resync() -> None:
         ev = g.process(commit)
         assert isinstance(ev, CommitApplied)
     agree(a, b, e)
-    # e resyncs: external commit that removes its old leaf
-    e2, commit = Group.external_join(a.group_info(), identity(1, "e-2"), config("e2"),
-                                     remove_prior=e.own_leaf)
+    # another client cannot take e's place (§12.2: the resync leaf must be acceptable
+    # as an Update of the removed leaf: same identity by default)
+    _, commit = Group.external_join(a.group_info(), identity(1, "mallory"), config("m"),
+                                    remove_prior=e.own_leaf)
+    with pytest.raises(ValidationError) as err:
+        a.process(commit)
+    assert err.value.check_id == "EC-RESYNC-CREDENTIAL"
+    # e resyncs with new keys: external commit that removes its old leaf
+    new_keys = get_suite(1).signature.derive_key_pair(b"e's new signature key" * 2)
+    e2, commit = Group.external_join(a.group_info(), Identity.basic(b"e", new_keys),
+                                     config("e2"), remove_prior=e.own_leaf)
     for g in (a, b):
         g.process(commit)
     agree(a, b, e2)

@@ -70,6 +70,13 @@ def accept_basic_credentials(credential: Credential, signature_key: bytes) -> bo
     return isinstance(credential, BasicCredential)
 
 
+def same_basic_identity(old: Credential, new: Credential) -> bool:
+    """The default `credential_successor`: a basic credential may replace one with the
+    same identity (the application's rule for "the same client", §12.2 resync)."""
+    return (isinstance(old, BasicCredential) and isinstance(new, BasicCredential)
+            and old.identity == new.identity)
+
+
 @dataclass(frozen=True)
 class Identity:
     """A client's credential and signature key pair (RFC 9420 §5.3)."""
@@ -110,6 +117,11 @@ class GroupConfig:
     rng: RandomSource = system_random
     clock: Callable[[], int] = field(default=lambda: int(time.time()))
     credential_validator: CredentialValidator = accept_basic_credentials
+    # §12.2: whether `new` may replace `old` (an external resync commit's leaf)
+    credential_successor: Callable[[Credential, Credential], bool] = same_basic_identity
+    # §12.4.3.1: "Verify that the group_id is unique among the groups that the client
+    # is currently participating in": the application answers whether it is in use
+    group_id_in_use: Callable[[bytes], bool] = field(default=lambda group_id: False)
     # external PSKs known to this client: psk_id -> psk (§8.4)
     external_psks: Mapping[bytes, bytes] = field(default_factory=dict)
     # handshake messages (proposals, commits) as PrivateMessage instead of PublicMessage

@@ -47,6 +47,7 @@ from mlsvc.group.validation import (
     LeafContext,
     fail,
     path_required,
+    validate_key_package,
     validate_leaf_node,
 )
 from mlsvc.messages.codepoints import (
@@ -89,6 +90,7 @@ from mlsvc.messages.protection import (
     ReuseGuardSource,
     UnverifiedContent,
     VerifiedContent,
+    consume_private_key,
     protect_private,
     protect_public,
     sign_content,
@@ -110,6 +112,7 @@ from mlsvc.tree.secret_tree import SecretTree
 from mlsvc.tree.treekem import (
     TreePrivateKeys,
     apply_path_secret,
+    check_path_keys_unused,
     create_update_path,
     derive_node_key_pair,
     merge_update_path,
@@ -319,6 +322,10 @@ class Group:
         self._require_active()
         if self._pending is not None:
             raise StateError("a commit is pending: merge or clear it before sending")
+        if self._state.proposals:
+            # §12.4: "A group member that has observed one or more valid proposals within
+            # an epoch MUST send a Commit message before sending application data."
+            raise StateError("proposals of this epoch are pending: commit them first")
         msg, _ = self._send(self._framed(data, authenticated_data),
                             WireFormat.MLS_PRIVATE_MESSAGE, reuse_guard=reuse_guard)
         return msg
@@ -667,6 +674,8 @@ class Group:
         context = group_info.group_context
         if context.cipher_suite != cs.id:
             fail("WEL-SUITE", "GroupInfo cipher suite differs from the Welcome's")
+        if config.group_id_in_use(context.group_id):
+            fail("WEL-GROUP-ID", "this client is already in a group with that group_id")
         tree = _tree_for_join(cs, group_info, ratchet_tree)
         _validate_joined_tree(cs, tree, context, config)
         signer = tree.leaf(group_info.signer) if group_info.signer < tree.leaf_count else None
@@ -812,15 +821,17 @@ class Group:
             if self.config.message_validator is not None:
                 self.config.message_validator(s.context, body.authenticated_data)
             unverified = unprotect_private(s.cs, body, s.secret_tree,
-                                           s.secrets.sender_data_secret, s.context)
+                                           s.secrets.sender_data_secret, s.context,
+                                           consume=False)
         else:
             raise StateError("process takes PublicMessage or PrivateMessage; use join() for "
                              "a Welcome")
         verified = self._verify(unverified)
+        if verified.sender_data is not None:
+            consume_private_key(s.secret_tree, verified)
         fc = verified.content.content
         if fc.content_type == ContentType.APPLICATION:
-            if verified.content.wire_format != WireFormat.MLS_PRIVATE_MESSAGE:
-                fail("MSG-WIRE-FORMAT", "application data outside a PrivateMessage")
+            # a PublicMessage never gets here: unprotect_public refuses application data
             assert isinstance(fc.content, bytes) and verified.sender_data is not None
             return ApplicationMessage(fc.sender.leaf_index, fc.content, fc.authenticated_data,
                                       verified.sender_data.generation)
@@ -863,6 +874,20 @@ class Group:
         check_proposal_sender(proposal, fc.sender)
         if isinstance(proposal, PreSharedKey):
             check_psk_id(s.cs, proposal.psk)
+        elif isinstance(proposal, Add):
+            # §10.1: a KeyPackage is validated "when received by a group member in an Add"
+            validate_key_package(s.cs, proposal.key_package, s.context.extensions, None,
+                                 self.config)
+        elif isinstance(proposal, Update):
+            # §7.3: a LeafNode is validated when received in an Update
+            old = s.tree.leaf(fc.sender.leaf_index)
+            validate_leaf_node(
+                s.cs, proposal.leaf_node,
+                LeafContext(LeafNodeSource.UPDATE, s.context.group_id, fc.sender.leaf_index,
+                            old),
+                s.context.extensions, None, self.config,
+                check_lifetime=self.config.check_received_lifetimes)
+            check_leaf_against_members(s.tree, proposal.leaf_node, fc.sender.leaf_index)
         ref = verified.content.proposal_ref(s.cs)
         s.proposals[ref] = ResolvedProposal(proposal, fc.sender, ref)
         return ProposalReceived(ref, proposal, fc.sender, fc.authenticated_data)
@@ -909,6 +934,15 @@ class Group:
         if (external or path_required(applied.types, self.config)) and commit.path is None:
             fail("CM-PATH-REQUIRED", "the proposals require a path")
         tree = applied.tree
+        if commit.path is not None:
+            if not external:
+                old_leaf = s.tree.leaf(fc.sender.leaf_index)
+                if old_leaf is not None and (
+                        old_leaf.encryption_key == commit.path.leaf_node.encryption_key):
+                    fail("CM-PATH-LEAF-NEW-KEY", "the committer's leaf keeps its encryption key")
+            # §12.4.2: no public key of the UpdatePath appears in the new tree (checked
+            # before an external joiner's leaf is placed)
+            check_path_keys_unused(tree, commit.path)
         keys = self._adopt_update_keys(s.keys, applied, tree)
         removed_self = s.own_leaf in applied.removed
         commit_secret = None
@@ -927,10 +961,14 @@ class Group:
                                                      sender), applied.extensions, None,
                                self.config, check_lifetime=False)
             if external and applied.removed:
+                # §12.2: the resync leaf meets the criteria of an Update of the removed leaf
                 old = s.tree.leaf(applied.removed[0])
-                if old is not None and not self.config.credential_validator(
-                        leaf.credential, leaf.signature_key):
-                    fail("EC-RESYNC-CREDENTIAL", "resync credential not acceptable")
+                if old is not None and (
+                    not self.config.credential_successor(old.credential, leaf.credential)
+                    or old.encryption_key == leaf.encryption_key
+                ):
+                    fail("EC-RESYNC-CREDENTIAL",
+                         "the resync leaf is not an acceptable Update of the removed leaf")
             check_leaf_against_members(tree, leaf, sender)
             if sibling_keys is not None:
                 commit_secret, keys = _apply_sibling_path(cs, tree, sender, commit.path,
@@ -1082,9 +1120,7 @@ def _validate_joined_tree(cs: CipherSuite, tree: RatchetTree, context: GroupCont
     """§12.4.3.1: tree hash, parent hashes, every leaf valid."""
     if tree.tree_hash() != context.tree_hash:
         fail("WEL-TREE-HASH", "the ratchet tree does not match the GroupContext's tree hash")
-    if not tree.verify_parent_hashes():
-        fail("WEL-PARENT-HASH", "a parent node is not parent-hash valid")
-    tree.validate()  # unmerged leaves, unique parent keys (TREE-* checks)
+    tree.validate()  # parent hashes, unmerged leaves, unique parent keys (TREE-* checks)
     seen_sig: set[bytes] = set()
     seen_enc: set[bytes] = set()
     for i, leaf in tree.leaves():

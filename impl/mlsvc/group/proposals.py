@@ -173,8 +173,6 @@ def apply_proposals(
         if of_type and rule.apply is not None:
             new_extensions = rule.apply(new_extensions, of_type)
             changed = True
-    if changed:
-        validate_group_context_extensions(new_extensions, tree, config.supported_extensions)
 
     has_updates = any(isinstance(p, Update) for p in proposals)
     has_adds = any(isinstance(p, Add) for p in proposals)
@@ -197,6 +195,11 @@ def apply_proposals(
         if isinstance(p, Remove):
             new_tree.remove_leaf(p.removed)
             removed.append(p.removed)
+    if changed:
+        # §12.1.7: the members that remain (not those removed by this commit) support the
+        # new extensions; members added below are checked against them as KeyPackages
+        validate_group_context_extensions(new_extensions, new_tree,
+                                          config.supported_extensions)
     if has_adds and (removed or updated or not has_updates):
         members = MemberIndex.from_tree(new_tree)
     added: list[tuple[LeafIndex, KeyPackage]] = []

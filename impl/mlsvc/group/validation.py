@@ -196,7 +196,7 @@ def render_markdown() -> str:
         "Every MUST of RFC 9420 (and of the drafts) that the library enforces, as a named",
         "check. Generated from `mlsvc.checks.CHECKS` by `python -m mlsvc.group.validation`;",
         "`tests/unit/test_validation_table.py` checks that this file is current and that",
-        "every ID is made to fire by at least one test (the test files named per row).",
+        "every ID is made to fire by at least one test.",
         "",
         "| ID | RFC 9420 § | rule |",
         "|---|---|---|",

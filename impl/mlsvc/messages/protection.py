@@ -221,11 +221,16 @@ def unprotect_private(
     secret_tree: SecretTree,
     sender_data_secret: bytes,
     context: GroupContext,
+    *,
+    consume: bool = True,
 ) -> UnverifiedContent:
     """§6.3.2: decrypt sender data, then the content with the sender's ratchet key
     for that generation. The key is consumed only after the AEAD succeeds, so a forged
-    message cannot burn a key. The caller checks that the sender's leaf is not blank
-    (§6.3.2) before verifying the signature with that leaf's key."""
+    message cannot burn a key; with `consume=False` it is not consumed at all, and the
+    caller consumes it (`consume_private_key`) once the signature verifies, so even a
+    group member's forgery cannot burn the true sender's key. The caller checks that the
+    sender's leaf is not blank (§6.3.2) before verifying the signature with that leaf's
+    key."""
     if message.group_id != context.group_id:
         raise ValidationError("FRAME-GROUP", "PrivateMessage for another group")
     sender_data = decrypt_sender_data(cs, message, sender_data_secret)
@@ -236,12 +241,22 @@ def unprotect_private(
     key, nonce = secret_tree.peek_key(leaf, rtype, sender_data.generation)
     plain = cs.aead.open(key, _xor_reuse_guard(nonce, sender_data.reuse_guard),
                          message.content_aad(), message.ciphertext)
-    secret_tree.consume_key(leaf, rtype, sender_data.generation)
     pmc = PrivateMessageContent.decode_for(plain, message.content_type)
+    if consume:
+        secret_tree.consume_key(leaf, rtype, sender_data.generation)
     fc = FramedContent(message.group_id, message.epoch, Sender.member(leaf),
                        message.authenticated_data, pmc.content)
     ac = AuthenticatedContent(WireFormat.MLS_PRIVATE_MESSAGE, fc, pmc.auth)
     return UnverifiedContent(ac, sender_data)
+
+
+def consume_private_key(secret_tree: SecretTree, verified: VerifiedContent) -> None:
+    """Delete the ratchet key a verified PrivateMessage used (§9.2)."""
+    sd = verified.sender_data
+    if sd is None:
+        raise ParameterError("not a PrivateMessage")
+    rtype = ratchet_type_for(verified.content.content.content_type)
+    secret_tree.consume_key(LeafIndex(sd.leaf_index), rtype, sd.generation)
 
 
 def framed(
