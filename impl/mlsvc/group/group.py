@@ -887,7 +887,7 @@ class Group:
                             old),
                 s.context.extensions, None, self.config,
                 check_lifetime=self.config.check_received_lifetimes)
-            check_leaf_against_members(s.tree, proposal.leaf_node, fc.sender.leaf_index)
+            check_leaf_against_members(s.tree, proposal.leaf_node, fc.sender.leaf_index, old)
         ref = verified.content.proposal_ref(s.cs)
         s.proposals[ref] = ResolvedProposal(proposal, fc.sender, ref)
         return ProposalReceived(ref, proposal, fc.sender, fc.authenticated_data)
@@ -969,7 +969,8 @@ class Group:
                 ):
                     fail("EC-RESYNC-CREDENTIAL",
                          "the resync leaf is not an acceptable Update of the removed leaf")
-            check_leaf_against_members(tree, leaf, sender)
+            check_leaf_against_members(tree, leaf, sender,
+                                       None if external else s.tree.leaf(sender))
             if sibling_keys is not None:
                 commit_secret, keys = _apply_sibling_path(cs, tree, sender, commit.path,
                                                           sibling_keys)

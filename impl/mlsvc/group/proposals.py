@@ -102,11 +102,24 @@ class MemberIndex:
             fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key already used by member {owner}")
 
 
-def check_leaf_against_members(tree: RatchetTree, leaf: LeafNode, skip: LeafIndex) -> None:
-    """The §7.3 checks of one LeafNode against every other member in a single pass
-    (cheaper than building a MemberIndex when only one leaf is checked)."""
+def check_leaf_against_members(
+    tree: RatchetTree, leaf: LeafNode, skip: LeafIndex, previous: LeafNode | None = None
+) -> None:
+    """The §7.3 checks of one LeafNode against the other members. Key uniqueness uses
+    the tree's key indexes (O(1)). The credential-type rules scan the members (O(n))
+    unless `previous`, the leaf this one replaces, had the same credential type and no
+    more credential capabilities: then nothing they depend on changed."""
+    for i in tree.leaves_with_signature_key(leaf.signature_key):
+        if i != skip:
+            fail("LN-UNIQUE-SIGNATURE-KEY", f"signature key already used by member {i}")
+    for x in tree.nodes_with_encryption_key(leaf.encryption_key):
+        if x % 2 == 0 and x // 2 != skip:
+            fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key already used by member {x // 2}")
     t = leaf.credential.credential_type
     own_caps = leaf.capabilities.credentials
+    if previous is not None and previous.credential.credential_type == t and set(
+            previous.capabilities.credentials) <= set(own_caps):
+        return
     for i, other in tree.leaves():
         if i == skip:
             continue
@@ -115,10 +128,6 @@ def check_leaf_against_members(tree: RatchetTree, leaf: LeafNode, skip: LeafInde
         if other.credential.credential_type not in own_caps:
             fail("LN-CRED-TYPE-SUPPORTED",
                  f"credential type {other.credential.credential_type} in use, not supported")
-        if other.signature_key == leaf.signature_key:
-            fail("LN-UNIQUE-SIGNATURE-KEY", f"signature key already used by member {i}")
-        if other.encryption_key == leaf.encryption_key:
-            fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key already used by member {i}")
 
 
 @dataclass

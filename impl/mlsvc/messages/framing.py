@@ -19,7 +19,7 @@ The encryption and MACs that turn these into wire messages are in protection.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from mlsvc.codec import Reader, Struct, Writer
@@ -158,12 +158,19 @@ class FramedContent(Struct):
     sender: Sender
     authenticated_data: bytes
     content: Content
+    # The bytes this value was decoded from: a received commit is encoded three times
+    # (signature, membership tag, transcript hash), and its UpdatePath is O(n) at worst.
+    # Not an init field, so dataclasses.replace() never carries stale bytes over.
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def content_type(self) -> ContentType:
         return content_type_of(self.content)
 
     def write(self, w: Writer) -> None:
+        if self._encoded is not None:
+            w.fixed(self._encoded)
+            return
         w.opaque(self.group_id)
         w.u64(self.epoch)
         self.sender.write(w)
@@ -173,12 +180,15 @@ class FramedContent(Struct):
 
     @classmethod
     def read(cls, r: Reader) -> Self:
+        start = r.pos
         group_id = r.opaque()
         epoch = r.u64()
         sender = Sender.read(r)
         authenticated_data = r.opaque()
         content = read_content(r, content_type_from_wire(r.u8()))
-        return cls(group_id, epoch, sender, authenticated_data, content)
+        value = cls(group_id, epoch, sender, authenticated_data, content)
+        object.__setattr__(value, "_encoded", bytes(r.data[start:r.pos]))
+        return value
 
     def tbs(self, wire_format: int, context: GroupContext | None) -> bytes:
         """The FramedContentTBS encoding (§6.1); `context` is required for member and

@@ -6,7 +6,7 @@ KeyPackage unusable (validation, §10.1), not unparseable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from mlsvc.codec import Reader, Struct, Writer
@@ -39,8 +39,19 @@ class KeyPackage(Struct):
     extensions: Extensions
     signature: bytes = b""
     WIRE_FORMAT: ClassVar[int] = WireFormat.MLS_KEY_PACKAGE
+    # KeyPackageTBS, computed once (signature and reference both need it); not an init
+    # field, so replace() never copies it.
+    _content: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def _write_content(self, w: Writer) -> None:
+        if self._content is None:
+            inner = Writer()
+            self._encode_content(inner)
+            object.__setattr__(self, "_content", bytes(inner.buf))
+        assert self._content is not None
+        w.fixed(self._content)
+
+    def _encode_content(self, w: Writer) -> None:
         w.u16(self.version)
         w.u16(self.cipher_suite)
         w.opaque(self.init_key)

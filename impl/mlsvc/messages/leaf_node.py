@@ -14,7 +14,7 @@ its NodeType tag. `RatchetTreeExtension` is `optional<Node> ratchet_tree<V>`.
 from __future__ import annotations
 
 import struct as _struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Self, cast
 
 from mlsvc.codec import Reader, Struct, Writer
@@ -117,6 +117,10 @@ class LeafNode(Struct):
     extensions: Extensions
     signature: bytes = b""
     NODE_TYPE: ClassVar[NodeType] = NodeType.LEAF
+    # The encoding of every field but the signature, computed once: a leaf is encoded
+    # for its signature, the KeyPackage's, its reference, tree hashes and the
+    # ratchet_tree extension. Not an init field: replace() never copies it.
+    _content: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         src = self.leaf_node_source
@@ -127,6 +131,14 @@ class LeafNode(Struct):
 
     def _write_content(self, w: Writer) -> None:
         """The fields shared by LeafNode and LeafNodeTBS (all but the signature)."""
+        if self._content is None:
+            inner = Writer()
+            self._encode_content(inner)
+            object.__setattr__(self, "_content", bytes(inner.buf))
+        assert self._content is not None
+        w.fixed(self._content)
+
+    def _encode_content(self, w: Writer) -> None:
         w.opaque(self.encryption_key)
         w.opaque(self.signature_key)
         self.credential.write(w)
