@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-long check lint typecheck bench proofs vectors clean
+.PHONY: setup demo test test-long check lint typecheck bench bench-quick proofs vectors clean
 
 setup: $(STAMP)
 
@@ -42,7 +42,12 @@ proofs: $(STAMP)
 	$(BIN)/mlsvc proofs
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
