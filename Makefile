@@ -9,10 +9,13 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The interop peers are part of the set-up: mls-rs (pip extra) and ts-mls (npm, pinned by
+# interop/ts-mls/package-lock.json; needs Node.js >= 20 on PATH).
+$(STAMP): pyproject.toml interop/ts-mls/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,interop]'
+	cd interop/ts-mls && npm ci --no-audit --no-fund
 	touch $(STAMP)
 
 # The main job: a demonstration of the whole system on the in-process default.
