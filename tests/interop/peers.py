@@ -15,12 +15,12 @@ the others move when they `process` it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import get_suite
 from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage, CommitApplied, ProposalReceived
@@ -49,19 +49,6 @@ FEATURES: dict[str, frozenset[str]] = {
 SUITES: dict[str, tuple[int, ...]] = {"ours": ALL_SUITES, "mls-rs": (1,), "ts-mls": ALL_SUITES}
 
 
-class DeterministicRandom:
-    """The injected random source of our clients: SHA-256 in counter mode over a seed,
-    so a failing run can be replayed."""
-
-    def __init__(self, seed: bytes) -> None:
-        self.seed, self.counter = seed, 0
-
-    def __call__(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            self.counter += 1
-            out += hashlib.sha256(self.seed + self.counter.to_bytes(8, "big")).digest()
-        return out[:n]
 
 
 @dataclass(frozen=True)
@@ -152,7 +139,7 @@ class OurPeer:
         self.name, self.suite = name, suite
         self.cs = get_suite(suite)
         self.psks: dict[bytes, bytes] = {}
-        self.rng = DeterministicRandom(seed + b"/" + name)
+        self.rng = SeededRandom(seed + b"/" + name)
         self.private_handshake = private_handshake
         self.identity = Identity.basic(name, self.cs.signature.generate_key_pair(self.rng))
         self.bundle: KeyPackageBundle | None = None

@@ -11,12 +11,13 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.group.config import GroupConfig
 from mlsvc.group.events import ApplicationMessage, CommitApplied, ProposalReceived
 from mlsvc.group.group import Group
 from mlsvc.group.serialize import load, save
 from mlsvc.messages.proposals import Remove
-from tests.unit.test_group import DeterministicRandom, bundle, identity
+from tests.unit.test_group import bundle, identity
 
 PSKS = {b"shared-psk": b"a value every member knows"}
 MAX_MEMBERS = 7
@@ -30,7 +31,7 @@ class GroupMachine(RuleBasedStateMachine):
         self.suite = 1
 
     def _config(self, name: str, encrypt: bool) -> GroupConfig:
-        return GroupConfig(rng=DeterministicRandom(name.encode()), external_psks=PSKS,
+        return GroupConfig(rng=SeededRandom(name.encode()), external_psks=PSKS,
                            encrypt_handshake=encrypt)
 
     def _name(self) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 import mlsvc.ext.app_data_update as adu_module
 import mlsvc.messages.proposals as proposals_module
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import get_suite
 from mlsvc.errors import ValidationError
 from mlsvc.ext.app_data_update import AppDataUpdate
@@ -27,7 +28,7 @@ from mlsvc.group.events import CommitApplied
 from mlsvc.group.group import Group
 from mlsvc.group.key_package import create_key_package
 from mlsvc.messages.extensions import RequiredCapabilities
-from tests.unit.test_group import DeterministicRandom, agree, identity
+from tests.unit.test_group import agree, identity
 
 ACTION = 0x8002  # a SafeAAD component (profile P7)
 COUNTER = 0x8010  # a component whose data AppDataUpdate changes
@@ -49,7 +50,7 @@ def add_up(current: bytes | None, updates: Sequence[bytes]) -> bytes | None:
 
 def cfg(name: str, encrypt: bool) -> GroupConfig:
     ext = extension_config({COUNTER: add_up}, {ACTION})
-    return GroupConfig(rng=DeterministicRandom(name.encode()), encrypt_handshake=encrypt, **ext)
+    return GroupConfig(rng=SeededRandom(name.encode()), encrypt_handshake=encrypt, **ext)
 
 
 def pair(encrypt: bool) -> tuple[Group, Group]:

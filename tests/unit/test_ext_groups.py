@@ -11,6 +11,7 @@ import pytest
 
 import mlsvc.ext.app_data_update as adu_module
 import mlsvc.messages.proposals as proposals_module
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import get_suite
 from mlsvc.errors import DecodeError, RemoteError, StateError, ValidationError
 from mlsvc.ext.app_data_update import (
@@ -52,18 +53,6 @@ def _isolated_proposal_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adu_module, "_REGISTERED", {})
 
 
-class SeededRandom:
-    """SHA-256 in counter mode: reproducible randomness injected into the groups."""
-
-    def __init__(self, seed: bytes) -> None:
-        self.seed, self.counter = seed, 0
-
-    def __call__(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            self.counter += 1
-            out += hashlib.sha256(self.seed + self.counter.to_bytes(8, "big")).digest()
-        return out[:n]
 
 
 def _config(name: str, encrypt_handshake: bool = False) -> GroupConfig:

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import SUITES, get_suite
 from mlsvc.errors import StateError, ValidationError
 from mlsvc.group.config import GroupConfig, Identity
@@ -17,22 +18,8 @@ from mlsvc.messages.proposals import GroupContextExtensions, Remove
 from mlsvc.types import LeafIndex
 
 
-class DeterministicRandom:
-    """A seeded random source (SHA-256 in counter mode): tests are reproducible."""
-
-    def __init__(self, seed: bytes) -> None:
-        self.seed, self.counter = seed, 0
-
-    def __call__(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            self.counter += 1
-            out += hashlib.sha256(self.seed + self.counter.to_bytes(8, "big")).digest()
-        return out[:n]
-
-
 def config(name: str, **kw: object) -> GroupConfig:
-    return GroupConfig(rng=DeterministicRandom(name.encode()), **kw)  # type: ignore[arg-type]
+    return GroupConfig(rng=SeededRandom(name.encode()), **kw)  # type: ignore[arg-type]
 
 
 def identity(suite: int, name: str) -> Identity:

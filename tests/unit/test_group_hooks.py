@@ -10,6 +10,7 @@ from typing import ClassVar, Self
 import pytest
 
 from mlsvc.codec import Reader, Writer
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.errors import StateError, ValidationError
 from mlsvc.group.config import GroupConfig, ProposalTypeRule
 from mlsvc.group.events import CommitApplied, ProposalReceived
@@ -17,7 +18,7 @@ from mlsvc.group.group import Group
 from mlsvc.messages.extensions import Extension, Extensions
 from mlsvc.messages.group_info import GroupContext
 from mlsvc.messages.proposals import Proposal, register_proposal_class
-from tests.unit.test_group import DeterministicRandom, agree, bundle, identity
+from tests.unit.test_group import agree, bundle, identity
 
 NOTE_TYPE = 0xF0A0  # a private-use proposal type for this test
 NOTE_EXT = 0xF0A1
@@ -51,7 +52,7 @@ def apply_note(extensions: Extensions, proposals: Sequence[Proposal]) -> Extensi
 
 def cfg(name: str, **kw: object) -> GroupConfig:
     base: dict[str, object] = {
-        "rng": DeterministicRandom(name.encode()),
+        "rng": SeededRandom(name.encode()),
         "supported_extensions": (NOTE_EXT,),
         "proposal_types": {NOTE_TYPE: ProposalTypeRule(path_required=False,
                                                         external_commit_allowed=True,
@@ -91,7 +92,7 @@ def test_custom_proposal_type_changes_the_context_without_a_path() -> None:
 
 def test_unsupported_custom_type_requires_support_from_every_member() -> None:
     a = Group.create(1, identity(1, "a"), cfg("a"))
-    plain = GroupConfig(rng=DeterministicRandom(b"p"))
+    plain = GroupConfig(rng=SeededRandom(b"p"))
     b_kp = bundle(1, "b", plain)  # b's capabilities list no NOTE_TYPE
     a.propose_add(b_kp)
     out = a.commit()

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
-from mlsvc.conformance.treekem import SeededRandom
 from mlsvc.crypto.labels import decrypt_with_label, encrypt_with_label
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import CipherSuite, get_suite
 from mlsvc.errors import CryptoError, ParameterError, ValidationError
 from mlsvc.messages.codepoints import LeafNodeSource

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from mlsvc.crypto.labels import encrypt_with_label
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import SUITES
 from mlsvc.errors import CryptoError, StateError, ValidationError
 from mlsvc.group.group import Group
@@ -31,7 +32,6 @@ from mlsvc.tree.treekem import UPDATE_PATH_NODE_LABEL, merge_update_path
 from mlsvc.types import LeafIndex, NodeIndex
 from tests.unit.validation_helpers import (
     CS,
-    SeededRandom,
     check_of,
     commit_check,
     config,

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.errors import CryptoError, ValidationError
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.group import Group
@@ -36,7 +37,6 @@ from mlsvc.types import LeafIndex
 from mlsvc.vc.reuse_guard import make_reuse_guard, recover_leaf_index
 from tests.unit.validation_helpers import (
     CS,
-    SeededRandom,
     check_of,
     flip,
     forge,

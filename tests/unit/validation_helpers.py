@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from mlsvc.crypto.labels import decrypt_with_label, encrypt_with_label, expand_with_label
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import CipherSuite, get_suite
 from mlsvc.errors import ValidationError
 from mlsvc.group.config import DEFAULT_LIFETIME, GroupConfig, Identity, default_capabilities
@@ -62,18 +63,6 @@ PUBLIC = WireFormat.MLS_PUBLIC_MESSAGE
 WELCOME_LABEL = b"Welcome"  # RFC 9420 §12.4.3.1 EncryptWithLabel(init_key, "Welcome", ...)
 
 
-class SeededRandom:
-    """SHA-256 in counter mode over a seed: reproducible randomness."""
-
-    def __init__(self, seed: bytes) -> None:
-        self.seed, self.counter = seed, 0
-
-    def __call__(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            self.counter += 1
-            out += hashlib.sha256(self.seed + self.counter.to_bytes(8, "big")).digest()
-        return out[:n]
 
 
 def config(name: str, **kw: Any) -> GroupConfig:

@@ -15,9 +15,9 @@ same commit secret. HPKE ephemerals come from a seeded deterministic source.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 from mlsvc.conformance.base import Case, FileResult, Mismatch, expect, h, run_cases
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import CipherSuite, get_suite
 from mlsvc.messages.codepoints import LeafNodeSource
 from mlsvc.messages.commit import UpdatePath
@@ -32,21 +32,6 @@ from mlsvc.tree.treekem import (
     process_update_path_detailed,
 )
 from mlsvc.types import LeafIndex, NodeIndex
-
-
-class SeededRandom:
-    """Deterministic bytes: SHA-256(seed || counter) blocks (test-only source)."""
-
-    def __init__(self, seed: bytes) -> None:
-        self._seed = seed
-        self._counter = 0
-
-    def __call__(self, n: int, /) -> bytes:
-        out = b""
-        while len(out) < n:
-            out += hashlib.sha256(self._seed + self._counter.to_bytes(8, "big")).digest()
-            self._counter += 1
-        return out[:n]
 
 
 def _private_states(

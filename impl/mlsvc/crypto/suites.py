@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hmac as _hmac
-import os
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -239,6 +238,3 @@ def get_suite(suite_id: int) -> CipherSuite:
         raise UnsupportedError(f"unsupported ciphersuite 0x{suite_id:04x}") from None
 
 
-def system_random(n: int) -> bytes:
-    """The production random source."""
-    return os.urandom(n)

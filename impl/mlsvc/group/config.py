@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mlsvc.crypto.hpke import RandomSource
-from mlsvc.crypto.suites import system_random
+from mlsvc.crypto.random import system_random
 from mlsvc.messages.codepoints import CredentialType, ProtocolVersion
 from mlsvc.messages.credentials import BasicCredential, Credential
 from mlsvc.messages.extensions import Extensions
