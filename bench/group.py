@@ -56,7 +56,8 @@ from bench.peers import (
     timed,
     traced_bytes,
 )
-from mlsvc.crypto.suites import get_suite, system_random
+from mlsvc.crypto.random import system_random
+from mlsvc.crypto.suites import get_suite
 from mlsvc.errors import LibraryError
 from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.group import Group
