@@ -4,7 +4,8 @@
     mlsvc vectors generate NAME --out FILE   write this project's vectors (extensions)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
     mlsvc model explore [...]             explore the executable model (model/)
-    mlsvc demo                            the main job: all of the above, summarised
+    mlsvc demo                            the main job: all of the above, summarised,
+                                          then a group session on the in-process default
 
 `proofs` and `model` live in their own packages (mlsvc_proofs, mlsvc_model), which never
 import impl; this command line is the only place that reaches them, and it does so
@@ -110,7 +111,12 @@ def cmd_demo(_: argparse.Namespace) -> int:
     for finding in ("F1", "F2", "F3", "F4"):
         print()
         model_rc |= cmd_model(["explore", "--profile", "ci", "--finding", finding])
-    ok = report.ok and proofs_rc == 0 and model_rc == 0
+    print()
+    print("== 4. A group session on the in-process default (seeded, reproducible) ==")
+    from mlsvc.demo import run_session
+
+    session_ok = all(run_session(suite) for suite in (1, 2, 4))
+    ok = report.ok and proofs_rc == 0 and model_rc == 0 and session_ok
     print()
     print("demo:", "all checks as expected" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1
