@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-long check lint typecheck bench bench-quick proofs vectors clean
+.PHONY: setup demo test test-long model-long check lint typecheck bench bench-quick proofs vectors clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ test: $(STAMP)
 # Longer Hypothesis profiles, for the model exploration and property tests.
 test-long: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -m "slow or not slow"
+
+# The model exploration alone, long profile (also part of test-long).
+model-long: $(STAMP)
+	$(BIN)/mlsvc model explore --profile long
 
 check: lint typecheck
 
