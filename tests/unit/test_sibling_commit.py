@@ -8,7 +8,8 @@ import pytest
 from mlsvc.crypto.suites import get_suite
 from mlsvc.errors import ValidationError
 from mlsvc.group.events import CommitApplied, ProposalReceived
-from mlsvc.group.group import Group, SiblingCommitKeys
+from mlsvc.group.group import Group
+from mlsvc.group.receive import SiblingCommitKeys
 from mlsvc.group.serialize import load, save
 from mlsvc.messages.leaf_node import LeafNode
 from tests.unit.test_group import agree, config, grow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlsvc.conformance.base import Case, FileResult, Mismatch, h, run_cases
 from mlsvc.crypto.suites import get_suite
-from mlsvc.group.group import open_welcome
+from mlsvc.group.join import open_welcome
 from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.welcome import Welcome

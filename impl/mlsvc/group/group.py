@@ -24,43 +24,57 @@ secret of an UpdatePath, the reuse guard of a PrivateMessage.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
-from mlsvc.crypto.labels import decrypt_with_label, encrypt_with_label, expand_with_label
 from mlsvc.crypto.suites import CipherSuite, get_suite
-from mlsvc.errors import DecodeError, StateError
+from mlsvc.errors import StateError
 from mlsvc.group.config import DEFAULT_LIFETIME, GroupConfig, Identity, default_capabilities
-from mlsvc.group.events import ApplicationMessage, CommitApplied, Event, ProposalReceived
+from mlsvc.group.epoch import (
+    ProvisionalContext,
+    build_welcome,
+    group_info_for,
+    resolve_psk,
+    secret_tree_for,
+    stage_commit,
+)
+from mlsvc.group.events import ApplicationMessage, CommitApplied, Event
+from mlsvc.group.join import (
+    ExternalJoinOptions,
+    TreeSource,
+    join_by_external_commit,
+    join_from_welcome,
+)
 from mlsvc.group.key_package import KeyPackageBundle
 from mlsvc.group.proposals import (
-    AppliedProposals,
     ResolvedProposal,
     apply_proposals,
-    check_leaf_against_members,
     check_proposal_sender,
     check_psk_id,
+)
+from mlsvc.group.receive import (
+    SiblingKeySource,
+    receive_commit,
+    receive_proposal,
+    verify_sender,
 )
 from mlsvc.group.state import EpochKeys, EpochState
 from mlsvc.group.validation import (
     LeafContext,
     fail,
     path_required,
-    validate_key_package,
     validate_leaf_node,
 )
 from mlsvc.messages.codepoints import (
     ContentType,
     LeafNodeSource,
     ProtocolVersion,
-    PSKType,
     ResumptionPSKUsage,
     SenderType,
     WireFormat,
 )
-from mlsvc.messages.commit import Commit, HPKECiphertext, UpdatePath
-from mlsvc.messages.extensions import Extension, Extensions, ExternalPub, ExternalSenders
+from mlsvc.messages.commit import Commit, UpdatePath
+from mlsvc.messages.extensions import Extensions
 from mlsvc.messages.framing import (
     AuthenticatedContent,
     FramedContent,
@@ -71,11 +85,10 @@ from mlsvc.messages.framing import (
 )
 from mlsvc.messages.group_info import GroupContext, GroupInfo
 from mlsvc.messages.key_package import KeyPackage
-from mlsvc.messages.leaf_node import Capabilities, LeafNode, Lifetime, RatchetTreeExtension
+from mlsvc.messages.leaf_node import Capabilities, LeafNode, Lifetime
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import (
     Add,
-    ExternalInit,
     GroupContextExtensions,
     PreSharedKey,
     PreSharedKeyID,
@@ -88,40 +101,24 @@ from mlsvc.messages.proposals import (
 )
 from mlsvc.messages.protection import (
     ReuseGuardSource,
-    UnverifiedContent,
-    VerifiedContent,
     consume_private_key,
     protect_private,
     protect_public,
     sign_content,
     unprotect_private,
     unprotect_public,
-    verify_signature,
 )
-from mlsvc.messages.welcome import EncryptedGroupSecrets, GroupSecrets, PathSecret, Welcome
+from mlsvc.messages.welcome import Welcome
 from mlsvc.schedule import key_schedule as ks
-from mlsvc.schedule.psk import psk_secret as compute_psk_secret
 from mlsvc.schedule.transcript import (
-    confirmed_transcript_hash,
-    encode_confirmed_input,
     interim_transcript_hash,
 )
-from mlsvc.tree import math as tm
 from mlsvc.tree.ratchet_tree import RatchetTree
-from mlsvc.tree.secret_tree import SecretTree
 from mlsvc.tree.treekem import (
     TreePrivateKeys,
-    apply_path_secret,
-    check_path_keys_unused,
     create_update_path,
-    derive_node_key_pair,
-    merge_update_path,
-    path_secrets_along,
-    process_update_path,
 )
-from mlsvc.types import LeafCount, LeafIndex
-
-WELCOME_LABEL = b"Welcome"  # RFC 9420 §12.4.3.1 EncryptWithLabel(init_key, "Welcome", ...)
+from mlsvc.types import LeafIndex
 
 
 @dataclass(frozen=True)
@@ -140,42 +137,11 @@ class CommitOutput:
         return self._group_info()
 
 
-@dataclass(frozen=True)
-class SiblingCommitKeys:
-    """What an emulator shares with a sibling emulator that committed from their common
-    leaf (draft-ietf-mls-virtual-clients-00 §5.3): the first path secret the sibling
-    used, the private key of the new leaf's encryption_key, and the new identity if the
-    signature key changed. The engine re-derives the whole path from the path secret
-    and checks every public key against the commit."""
-
-    path_secret: bytes
-    leaf_private_key: bytes
-    identity: Identity | None = None
-
-
-class SiblingKeySource(Protocol):
-    """Given the committed LeafNode (whose extensions carry the DerivationInfo an
-    emulator needs), return the keys, or None if this commit is not a sibling's."""
-
-    def __call__(self, leaf_node: LeafNode, /) -> SiblingCommitKeys | None: ...
-
-
 @dataclass
 class _PendingCommit:
     message: bytes
     state: EpochState
     event: CommitApplied
-
-
-@dataclass
-class _StagedCommit:
-    """A commit's effect, computed identically by the committer and the receivers."""
-
-    state: EpochState
-    applied: AppliedProposals
-    joiner_secret: bytes
-    psk_ids: list[PreSharedKeyID]
-    path_secrets: dict[int, bytes]
 
 
 class Group:
@@ -278,7 +244,7 @@ class Group:
             cs, context, tree, keys, identity,
             interim_transcript_hash(cs, b"", tag), tag,
             EpochKeys.of(secrets, cs, config.additional_epoch_secrets),
-            _secret_tree(cs, secrets.encryption_secret, tree.leaf_count, config),
+            secret_tree_for(cs, secrets.encryption_secret, tree.leaf_count, config),
         )
         state.remember_resumption_psk(config.resumption_psk_history)
         return cls(state, config)
@@ -383,7 +349,7 @@ class Group:
     def propose_resumption_psk(self, epoch: int, authenticated_data: bytes = b"") -> bytes:
         psk = PreSharedKeyID.resumption(ResumptionPSKUsage.APPLICATION, self.group_id, epoch,
                                         self.config.rng(self._state.cs.nh))
-        self._resolve_psk(psk)
+        resolve_psk(self._state, self.config, psk)
         return self._propose(PreSharedKey(psk), authenticated_data)
 
     def propose_reinit(self, group_id: bytes, cipher_suite: int, extensions: Extensions = (),
@@ -418,25 +384,6 @@ class Group:
             leaf = leaf.signed(cs, ident.signature_private_key, s.context.group_id,
                                s.own_leaf)
         return leaf, encryption_key_pair[0]
-
-    # --- PSKs (§8.4) -----------------------------------------------------------------------
-
-    def _resolve_psk(self, psk: PreSharedKeyID) -> bytes:
-        if psk.psktype == PSKType.EXTERNAL:
-            assert psk.psk_id is not None
-            value = self.config.external_psks.get(psk.psk_id)
-        else:
-            assert psk.psk_group_id is not None and psk.psk_epoch is not None
-            value = self._state.resumption_psks.get((psk.psk_group_id, psk.psk_epoch))
-        if value is None:
-            fail("PR-PSK-UNKNOWN", "a PreSharedKeyID names a PSK this client does not have")
-        return value
-
-    def _psk_secret(self, psk_ids: Sequence[PreSharedKeyID]) -> bytes | None:
-        if not psk_ids:
-            return None
-        return compute_psk_secret(self._state.cs,
-                                  [(p, self._resolve_psk(p)) for p in psk_ids])
 
     # --- committing (§12.4.1) ---------------------------------------------------------------
 
@@ -506,22 +453,21 @@ class Group:
         wire = self._handshake_wire_format()
         content = self._framed(commit, authenticated_data)
         signature = content.sign(cs, s.identity.signature_private_key, wire, s.context)
-        staged = self._stage(
-            applied, tree, new_keys, new_ident, commit_secret, None, wire, content,
-            signature, path_secrets,
-        )
+        staged = stage_commit(s, self.config, applied, tree, new_keys, new_ident,
+                              commit_secret, None, wire, content, signature, path_secrets)
         tag = staged.state.confirmation_tag
         ac = AuthenticatedContent(wire, content, FramedContentAuthData(signature, tag))
         message, _ = self._send(content, wire, signed=ac, reuse_guard=reuse_guard)
 
         @functools.cache
         def group_info(ratchet_tree: bool = True) -> GroupInfo:
-            return self._group_info(staged.state, ratchet_tree=ratchet_tree,
-                                    external_pub=external_pub)
+            return group_info_for(staged.state, ratchet_tree=ratchet_tree,
+                                  external_pub=external_pub)
 
         welcome = None
         if applied.added:
-            welcome = self._welcome(staged, group_info(ratchet_tree_in_welcome))
+            welcome = build_welcome(staged, group_info(ratchet_tree_in_welcome),
+                                    self.config.rng)
         event = CommitApplied(
             staged.state.context.epoch, Sender.member(s.own_leaf),
             tuple(r.proposal for r in resolved), tuple(i for i, _ in applied.added),
@@ -565,90 +511,13 @@ class Group:
         if event.removed_self:
             self.active = False
 
-    def _provisional_context(self, extensions: Extensions) -> _ContextFor:
-        s = self._state.context
-        return _ContextFor(s.cipher_suite, s.group_id, s.epoch + 1,
-                           s.confirmed_transcript_hash, extensions)
-
-    def _stage(
-        self,
-        applied: AppliedProposals,
-        tree: RatchetTree,
-        keys: TreePrivateKeys,
-        identity: Identity,
-        commit_secret: bytes | None,
-        init_secret: bytes | None,
-        wire_format: int,
-        content: FramedContent,
-        signature: bytes,
-        path_secrets: dict[int, bytes],
-    ) -> _StagedCommit:
-        """The new epoch from a commit (§12.4.2 steps after the path): transcript hash,
-        GroupContext, key schedule, confirmation tag, secret tree."""
-        s = self._state
-        cs = s.cs
-        confirmed = confirmed_transcript_hash(
-            cs, s.interim_transcript_hash,
-            encode_confirmed_input(wire_format, content.encode(), signature))
-        context = GroupContext(cs.id, s.context.group_id, s.context.epoch + 1,
-                               tree.tree_hash(), confirmed, applied.extensions)
-        psk = self._psk_secret(applied.psk_ids)
-        init = init_secret if init_secret is not None else s.secrets.init_secret
-        secrets = ks.derive_epoch(cs, init, commit_secret, psk, context.encode())
-        tag = ks.confirmation_tag(cs, secrets.confirmation_key, confirmed)
-        state = EpochState(
-            cs, context, tree, keys, identity, interim_transcript_hash(cs, confirmed, tag), tag,
-            EpochKeys.of(secrets, cs, self.config.additional_epoch_secrets),
-            _secret_tree(cs, secrets.encryption_secret, tree.leaf_count, self.config),
-            {}, dict(s.resumption_psks), {},
-        )
-        state.remember_resumption_psk(self.config.resumption_psk_history)
-        return _StagedCommit(state, applied, secrets.joiner_secret, applied.psk_ids,
-                             path_secrets)
-
-    # --- GroupInfo and Welcome (§12.4.3) -------------------------------------------------
-
-    def _group_info(self, state: EpochState, *, ratchet_tree: bool, external_pub: bool
-                    ) -> GroupInfo:
-        cs = state.cs
-        exts: list[Extension] = []
-        if ratchet_tree:
-            exts.append(RatchetTreeExtension.from_nodes(state.tree.to_nodes()).to_extension())
-        if external_pub:
-            _, pub = ks.external_key_pair(cs, state.secrets.external_secret)
-            exts.append(ExternalPub(pub).to_extension())
-        return GroupInfo(state.context, tuple(exts), state.confirmation_tag,
-                         state.own_leaf).signed(cs, state.identity.signature_private_key)
+    def _provisional_context(self, extensions: Extensions) -> ProvisionalContext:
+        return ProvisionalContext.after(self._state.context, extensions)
 
     def group_info(self, *, ratchet_tree: bool = True, external_pub: bool = True) -> bytes:
         """The current epoch's signed GroupInfo as an MLSMessage (§12.4.3)."""
-        return MLSMessage(self._group_info(self._state, ratchet_tree=ratchet_tree,
-                                           external_pub=external_pub)).encode()
-
-    def _welcome(self, staged: _StagedCommit, group_info: GroupInfo) -> bytes:
-        """§12.4.3.1: GroupInfo encrypted under the welcome key; GroupSecrets (joiner
-        secret, the path secret of the lowest common ancestor, PSK IDs) to each new
-        member's init key."""
-        cs = staged.state.cs
-        welcome_secret = ks.welcome_secret(cs, staged.joiner_secret,
-                                           self._psk_secret(staged.psk_ids))
-        key = expand_with_label(cs, welcome_secret, b"key", b"", cs.aead.nk)
-        nonce = expand_with_label(cs, welcome_secret, b"nonce", b"", cs.aead.nn)
-        encrypted_group_info = cs.aead.seal(key, nonce, b"", group_info.encode())
-        own = tm.leaf_to_node(staged.state.own_leaf)
-        secrets: list[EncryptedGroupSecrets] = []
-        for leaf, kp in staged.applied.added:
-            path_secret = None
-            if staged.path_secrets:
-                lca = tm.common_ancestor(own, tm.leaf_to_node(leaf))
-                value = staged.path_secrets.get(lca)
-                path_secret = PathSecret(value) if value is not None else None
-            gs = GroupSecrets(staged.joiner_secret, path_secret, tuple(staged.psk_ids))
-            kem_output, ct = encrypt_with_label(cs, kp.init_key, WELCOME_LABEL,
-                                                encrypted_group_info, gs.encode(),
-                                                self.config.rng)
-            secrets.append(EncryptedGroupSecrets(kp.ref(cs), HPKECiphertext(kem_output, ct)))
-        return MLSMessage(Welcome(cs.id, tuple(secrets), encrypted_group_info)).encode()
+        return MLSMessage(group_info_for(self._state, ratchet_tree=ratchet_tree,
+                                         external_pub=external_pub)).encode()
 
     @classmethod
     def join(
@@ -657,55 +526,11 @@ class Group:
         key_package: KeyPackageBundle,
         config: GroupConfig | None = None,
         *,
-        ratchet_tree: Sequence[object] | RatchetTree | None = None,
+        ratchet_tree: TreeSource = None,
     ) -> Group:
-        """Join from a Welcome (§12.4.3.1)."""
+        """Join from a Welcome (§12.4.3.1); `ratchet_tree` if it came out of band."""
         config = config or GroupConfig()
-        if isinstance(welcome, bytes):
-            body = MLSMessage.decode(welcome).body
-            if not isinstance(body, Welcome):
-                raise DecodeError("not a Welcome message")
-            welcome = body
-        kp = key_package.key_package
-        cs = get_suite(kp.cipher_suite)
-        opened = open_welcome(cs, welcome, kp, key_package.init_private_key,
-                              config.external_psks)
-        gs, group_info, psk = opened.group_secrets, opened.group_info, opened.psk_secret
-        context = group_info.group_context
-        if context.cipher_suite != cs.id:
-            fail("WEL-SUITE", "GroupInfo cipher suite differs from the Welcome's")
-        if config.group_id_in_use(context.group_id):
-            fail("WEL-GROUP-ID", "this client is already in a group with that group_id")
-        tree = _tree_for_join(cs, group_info, ratchet_tree)
-        _validate_joined_tree(cs, tree, context, config)
-        signer = tree.leaf(group_info.signer) if group_info.signer < tree.leaf_count else None
-        if signer is None:
-            fail("WEL-SIGNER-LEAF", "the GroupInfo signer is not a member")
-        if not group_info.verify(cs, signer.signature_key):
-            fail("WEL-GROUPINFO-SIGNATURE", "GroupInfo signature does not verify")
-        own = tree.find_leaf(lambda leaf: leaf == kp.leaf_node)
-        if own is None:
-            fail("WEL-OWN-LEAF", "our LeafNode is not in the tree")
-        secrets = ks.epoch_from_joiner(cs, gs.joiner_secret, psk, context.encode())
-        if not cs.verify_mac(secrets.confirmation_key, context.confirmed_transcript_hash,
-                             group_info.confirmation_tag):
-            fail("CM-CONFIRMATION-TAG", "GroupInfo confirmation tag does not verify")
-        keys = TreePrivateKeys(own, key_package.encryption_private_key, {})
-        if gs.path_secret is not None:
-            lca = tm.common_ancestor(tm.leaf_to_node(own), tm.leaf_to_node(group_info.signer))
-            keys = apply_path_secret(cs, tree, keys, lca, gs.path_secret.path_secret)
-        state = EpochState(
-            cs, context, tree, keys, key_package.identity,
-            interim_transcript_hash(cs, context.confirmed_transcript_hash,
-                                    group_info.confirmation_tag),
-            group_info.confirmation_tag,
-            EpochKeys.of(secrets, cs, config.additional_epoch_secrets),
-            _secret_tree(cs, secrets.encryption_secret, tree.leaf_count, config),
-        )
-        state.remember_resumption_psk(config.resumption_psk_history)
-        return cls(state, config)
-
-    # --- external join (§12.4.3.2) --------------------------------------------------------
+        return cls(join_from_welcome(welcome, key_package, config, ratchet_tree), config)
 
     @classmethod
     def external_join(
@@ -714,7 +539,7 @@ class Group:
         identity: Identity,
         config: GroupConfig | None = None,
         *,
-        ratchet_tree: Sequence[object] | RatchetTree | None = None,
+        ratchet_tree: TreeSource = None,
         remove_prior: LeafIndex | None = None,
         external_psk_ids: Sequence[bytes] = (),
         encryption_key_pair: tuple[bytes, bytes] | None = None,
@@ -723,71 +548,16 @@ class Group:
         leaf_extensions: Extensions = (),
         authenticated_data: bytes = b"",
     ) -> tuple[Group, bytes]:
-        """Join by external commit; returns the new member's group (already in the new
-        epoch) and the commit to send. The caller must discard the group if the delivery
+        """Join by external commit (§12.4.3.2); returns the new member's group (already
+        in the new epoch) and the commit to send. Discard the group if the delivery
         service rejects the commit."""
         config = config or GroupConfig()
-        if isinstance(group_info, bytes):
-            body = MLSMessage.decode(group_info).body
-            if not isinstance(body, GroupInfo):
-                raise DecodeError("not a GroupInfo message")
-            group_info = body
-        context = group_info.group_context
-        cs = get_suite(context.cipher_suite)
-        tree = _tree_for_join(cs, group_info, ratchet_tree)
-        _validate_joined_tree(cs, tree, context, config)
-        signer = tree.leaf(group_info.signer) if group_info.signer < tree.leaf_count else None
-        if signer is None or not group_info.verify(cs, signer.signature_key):
-            fail("WEL-GROUPINFO-SIGNATURE", "GroupInfo signature does not verify")
-        ext_pub = ExternalPub.find_in(group_info.extensions)
-        if ext_pub is None:
-            fail("GI-EXTERNAL-PUB", "GroupInfo has no external_pub extension")
-        kem_output, init_secret = ks.external_init_for_joiner(cs, ext_pub.external_pub,
-                                                              config.rng)
-        proposals: list[Proposal] = [ExternalInit(kem_output)]
-        if remove_prior is not None:
-            proposals.append(Remove(remove_prior))
-        psk_ids = [PreSharedKeyID.external(i, config.rng(cs.nh)) for i in external_psk_ids]
-        proposals.extend(PreSharedKey(p) for p in psk_ids)
-        # A provisional state for the epoch the GroupInfo describes; we are not a member.
-        interim = interim_transcript_hash(cs, context.confirmed_transcript_hash,
-                                          group_info.confirmation_tag)
-        placeholder = EpochState(
-            cs, context, tree, TreePrivateKeys(LeafIndex(0), b"", {}), identity, interim,
-            group_info.confirmation_tag,
-            EpochKeys(b"", b"", b"", b"", b"", b"", b"", init_secret),
-            SecretTree(cs, bytes(cs.nh), tree.leaf_count),
-        )
-        joiner = cls(placeholder, config)
-        resolved = [ResolvedProposal(p, Sender.new_member_commit()) for p in proposals]
-        applied = apply_proposals(cs, tree, context.group_id, context.extensions, resolved,
-                                  None, config, external=True)
-        if encryption_key_pair is None:
-            encryption_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
-        caps = capabilities or default_capabilities(cs.id, config.supported_extensions,
-                                                    tuple(config.proposal_types))
-        leaf = LeafNode(encryption_key_pair[1], identity.signature_public_key,
-                        identity.credential, caps, LeafNodeSource.COMMIT, None, b"",
-                        tuple(leaf_extensions))
-        new_tree = applied.tree
-        own = new_tree.add_leaf(leaf)
-        first = path_secret if path_secret is not None else config.rng(cs.nh)
-        result = create_update_path(
-            cs, new_tree, own, leaf, encryption_key_pair[0], identity.signature_private_key,
-            context.group_id, joiner._provisional_context(applied.extensions), [], first,
-            config.rng,
-        )
-        commit = Commit(tuple(proposals), result.update_path)
-        content = FramedContent(context.group_id, context.epoch, Sender.new_member_commit(),
-                                authenticated_data, commit)
-        wire = WireFormat.MLS_PUBLIC_MESSAGE
-        signature = content.sign(cs, identity.signature_private_key, wire, context)
-        staged = joiner._stage(applied, new_tree, result.private_keys, identity,
-                               result.commit_secret, init_secret, wire, content, signature, {})
-        ac = AuthenticatedContent(wire, content, FramedContentAuthData(
-            signature, staged.state.confirmation_tag))
-        message = MLSMessage(protect_public(cs, ac, None, context)).encode()
-        return cls(staged.state, config), message
+        options = ExternalJoinOptions(remove_prior, tuple(external_psk_ids),
+                                      encryption_key_pair, path_secret, capabilities,
+                                      tuple(leaf_extensions), authenticated_data)
+        state, message = join_by_external_commit(group_info, identity, config, ratchet_tree,
+                                                 options)
+        return cls(state, config), message
 
     # --- receiving (§12.4.2, §6) ----------------------------------------------------------
 
@@ -826,7 +596,7 @@ class Group:
         else:
             raise StateError("process takes PublicMessage or PrivateMessage; use join() for "
                              "a Welcome")
-        verified = self._verify(unverified)
+        verified = verify_sender(s, unverified)
         if verified.sender_data is not None:
             consume_private_key(s.secret_tree, verified)
         fc = verified.content.content
@@ -836,303 +606,14 @@ class Group:
             return ApplicationMessage(fc.sender.leaf_index, fc.content, fc.authenticated_data,
                                       verified.sender_data.generation)
         if fc.content_type == ContentType.PROPOSAL:
-            return self._receive_proposal(verified)
-        return self._receive_commit(verified, msg, sibling)
-
-    def _verify(self, unverified: UnverifiedContent) -> VerifiedContent:
-        """Find the sender's signature key and verify (§6.1)."""
-        s = self._state
-        fc = unverified.content.content
-        st = fc.sender.sender_type
-        if st == SenderType.MEMBER:
-            leaf = s.tree.leaf(fc.sender.leaf_index) if (
-                fc.sender.leaf_index < s.tree.leaf_count) else None
-            if leaf is None:
-                fail("MSG-SENDER-MEMBER", f"sender leaf {fc.sender.leaf_index} is blank")
-            key = leaf.signature_key
-        elif st == SenderType.EXTERNAL:
-            senders = ExternalSenders.find_in(s.context.extensions)
-            idx = fc.sender.index or 0
-            if senders is None or idx >= len(senders.senders):
-                fail("MSG-EXTERNAL-SENDER", f"no external sender {idx}")
-            key = senders.senders[idx].signature_key
-        elif st == SenderType.NEW_MEMBER_COMMIT:
-            if not isinstance(fc.content, Commit) or fc.content.path is None:
-                fail("CM-NEW-MEMBER-COMMIT-PATH", "external commit without a path")
-            key = fc.content.path.leaf_node.signature_key
-        else:
-            if not isinstance(fc.content, Add):
-                fail("PR-SENDER-TYPE", "new_member_proposal senders may only propose Add")
-            key = fc.content.key_package.leaf_node.signature_key
-        return verify_signature(s.cs, unverified, key, s.context)
-
-    def _receive_proposal(self, verified: VerifiedContent) -> ProposalReceived:
-        s = self._state
-        fc = verified.content.content
-        proposal = fc.content
-        assert isinstance(proposal, Proposal)
-        check_proposal_sender(proposal, fc.sender)
-        if isinstance(proposal, PreSharedKey):
-            check_psk_id(s.cs, proposal.psk)
-        elif isinstance(proposal, Add):
-            # §10.1: a KeyPackage is validated "when received by a group member in an Add"
-            validate_key_package(s.cs, proposal.key_package, s.context.extensions, None,
-                                 self.config)
-        elif isinstance(proposal, Update):
-            # §7.3: a LeafNode is validated when received in an Update
-            old = s.tree.leaf(fc.sender.leaf_index)
-            validate_leaf_node(
-                s.cs, proposal.leaf_node,
-                LeafContext(LeafNodeSource.UPDATE, s.context.group_id, fc.sender.leaf_index,
-                            old),
-                s.context.extensions, None, self.config,
-                check_lifetime=self.config.check_received_lifetimes)
-            check_leaf_against_members(s.tree, proposal.leaf_node, fc.sender.leaf_index, old)
-        ref = verified.content.proposal_ref(s.cs)
-        s.proposals[ref] = ResolvedProposal(proposal, fc.sender, ref)
-        return ProposalReceived(ref, proposal, fc.sender, fc.authenticated_data)
-
-    def _receive_commit(self, verified: VerifiedContent, msg: MLSMessage,
-                        sibling: SiblingKeySource | None = None) -> CommitApplied:
-        s = self._state
-        cs = s.cs
-        ac = verified.content
-        fc = ac.content
-        commit = fc.content
-        assert isinstance(commit, Commit)
-        st = fc.sender.sender_type
-        if st not in (SenderType.MEMBER, SenderType.NEW_MEMBER_COMMIT):
-            fail("CM-SENDER-TYPE", f"commit from sender type {st!r}")
-        external = st == SenderType.NEW_MEMBER_COMMIT
-        sibling_keys: SiblingCommitKeys | None = None
-        if not external and fc.sender.leaf_index == s.own_leaf:
-            if self._pending is not None and self._pending.message == msg.encode():
-                return self.merge_pending_commit()
-            if sibling is not None and commit.path is not None:
-                sibling_keys = sibling(commit.path.leaf_node)
-            if sibling_keys is None:
-                fail("CM-OWN-COMMIT", "our own commit, but not the pending one")
-        resolved: list[ResolvedProposal] = []
-        for item in commit.proposals:
-            if isinstance(item, ProposalRef):
-                if external:
-                    fail("EC-NO-REFERENCES", "external commit with a proposal reference")
-                rp = s.proposals.get(item.ref)
-                if rp is None:
-                    fail("CM-UNKNOWN-REF", "unknown proposal reference")
-                resolved.append(rp)
-            else:
-                check_proposal_sender(item, fc.sender)
-                resolved.append(ResolvedProposal(item, fc.sender))
-        for rp in resolved:
-            if isinstance(rp.proposal, PreSharedKey):
-                check_psk_id(cs, rp.proposal.psk)
-                self._resolve_psk(rp.proposal.psk)
-        committer = None if external else fc.sender.leaf_index
-        applied = apply_proposals(cs, s.tree, s.context.group_id, s.context.extensions,
-                                  resolved, committer, self.config, external=external)
-        if (external or path_required(applied.types, self.config)) and commit.path is None:
-            fail("CM-PATH-REQUIRED", "the proposals require a path")
-        tree = applied.tree
-        if commit.path is not None:
-            if not external:
-                old_leaf = s.tree.leaf(fc.sender.leaf_index)
-                if old_leaf is not None and (
-                        old_leaf.encryption_key == commit.path.leaf_node.encryption_key):
-                    fail("CM-PATH-LEAF-NEW-KEY", "the committer's leaf keeps its encryption key")
-            # §12.4.2: no public key of the UpdatePath appears in the new tree (checked
-            # before an external joiner's leaf is placed)
-            check_path_keys_unused(tree, commit.path)
-        keys = self._adopt_update_keys(s.keys, applied, tree)
-        removed_self = s.own_leaf in applied.removed
-        commit_secret = None
-        init_secret = None
-        if external:
-            assert applied.external_init is not None and commit.path is not None
-            sender = tree.add_leaf(commit.path.leaf_node)
-            ext_priv, _ = ks.external_key_pair(cs, s.secrets.external_secret)
-            init_secret = ks.external_init_for_member(cs, ext_priv,
-                                                      applied.external_init.kem_output)
-        else:
-            sender = fc.sender.leaf_index
-        if commit.path is not None:
-            leaf = commit.path.leaf_node
-            validate_leaf_node(cs, leaf, LeafContext(LeafNodeSource.COMMIT, s.context.group_id,
-                                                     sender), applied.extensions, None,
-                               self.config, check_lifetime=False)
-            if external and applied.removed:
-                # §12.2: the resync leaf meets the criteria of an Update of the removed leaf
-                old = s.tree.leaf(applied.removed[0])
-                if old is not None and (
-                    not self.config.credential_successor(old.credential, leaf.credential)
-                    or old.encryption_key == leaf.encryption_key
-                ):
-                    fail("EC-RESYNC-CREDENTIAL",
-                         "the resync leaf is not an acceptable Update of the removed leaf")
-            check_leaf_against_members(tree, leaf, sender,
-                                       None if external else s.tree.leaf(sender))
-            if sibling_keys is not None:
-                commit_secret, keys = _apply_sibling_path(cs, tree, sender, commit.path,
-                                                          sibling_keys)
-            elif not removed_self:
-                commit_secret, keys = process_update_path(
-                    cs, tree, sender, commit.path, keys,
-                    self._provisional_context(applied.extensions),
-                    [i for i, _ in applied.added],
-                )
-        if removed_self:
-            event = CommitApplied(s.context.epoch + 1, fc.sender,
-                                  tuple(r.proposal for r in resolved),
-                                  tuple(i for i, _ in applied.added), tuple(applied.removed),
-                                  fc.authenticated_data, removed_self=True)
-            self.active = False
-            return event
-        identity = s.identity
-        if sibling_keys is not None and sibling_keys.identity is not None:
-            identity = sibling_keys.identity
-        staged = self._stage(applied, tree, keys, identity, commit_secret, init_secret,
-                             ac.wire_format, fc, ac.auth.signature, {})
-        if ac.auth.confirmation_tag is None or not cs.verify_mac(
-                staged.state.secrets.confirmation_key,
-                staged.state.context.confirmed_transcript_hash, ac.auth.confirmation_tag):
-            fail("CM-CONFIRMATION-TAG", "confirmation tag does not verify")
-        event = CommitApplied(
-            staged.state.context.epoch, fc.sender, tuple(r.proposal for r in resolved),
-            tuple(i for i, _ in applied.added), tuple(applied.removed), fc.authenticated_data,
-            reinit=applied.reinit,
-        )
+            return receive_proposal(s, self.config, verified)
+        if (fc.sender.sender_type == SenderType.MEMBER and fc.sender.leaf_index == s.own_leaf
+                and self._pending is not None and self._pending.message == msg.encode()):
+            return self.merge_pending_commit()  # our own commit, confirmed by the DS
+        received = receive_commit(s, self.config, verified, sibling)
         self._pending = None
-        self._enter(staged.state, event)
-        return event
-
-    def _adopt_update_keys(self, keys: TreePrivateKeys, applied: AppliedProposals,
-                           tree: RatchetTree) -> TreePrivateKeys:
-        """If another member committed our Update, our leaf now holds its key (§12.1.2)."""
-        s = self._state
-        if s.own_leaf not in applied.updated:
-            return keys
-        leaf = tree.leaf(s.own_leaf)
-        if leaf is None:  # pragma: no cover
-            return keys
-        priv = s.pending_update_keys.get(leaf.encryption_key)
-        if priv is None:
-            raise StateError("our leaf was updated with a key we do not hold")
-        new = keys.copy()
-        new.leaf_private_key = priv
-        return new
-
-
-@dataclass(frozen=True)
-class OpenedWelcome:
-    group_secrets: GroupSecrets
-    group_info: GroupInfo
-    psk_secret: bytes | None
-
-
-def open_welcome(
-    cs: CipherSuite,
-    welcome: Welcome,
-    key_package: KeyPackage,
-    init_private_key: bytes,
-    external_psks: Mapping[bytes, bytes],
-) -> OpenedWelcome:
-    """§12.4.3.1, first steps: find our EncryptedGroupSecrets, decrypt them, resolve the
-    PSKs, derive the welcome key and decrypt the GroupInfo (not yet verified)."""
-    if welcome.cipher_suite != key_package.cipher_suite:
-        fail("WEL-SUITE", "Welcome and KeyPackage cipher suites differ")
-    entry = welcome.find_secrets(key_package.ref(cs))
-    if entry is None:
-        fail("WEL-NO-SECRETS", "no EncryptedGroupSecrets for our KeyPackage")
-    gs = GroupSecrets.decode(decrypt_with_label(
-        cs, init_private_key, WELCOME_LABEL, welcome.encrypted_group_info,
-        entry.encrypted_group_secrets.kem_output, entry.encrypted_group_secrets.ciphertext,
-    ))
-    psks: list[tuple[PreSharedKeyID, bytes]] = []
-    for psk_id in gs.psks:
-        value = (external_psks.get(psk_id.psk_id) if psk_id.psktype == PSKType.EXTERNAL
-                 and psk_id.psk_id is not None else None)
-        if value is None:
-            fail("WEL-PSK", "the Welcome needs a PSK this client does not have")
-        psks.append((psk_id, value))
-    psk = compute_psk_secret(cs, psks) if psks else None
-    welcome_secret = ks.welcome_secret(cs, gs.joiner_secret, psk)
-    key = expand_with_label(cs, welcome_secret, b"key", b"", cs.aead.nk)
-    nonce = expand_with_label(cs, welcome_secret, b"nonce", b"", cs.aead.nn)
-    group_info = GroupInfo.decode(cs.aead.open(key, nonce, b"", welcome.encrypted_group_info))
-    return OpenedWelcome(gs, group_info, psk)
-
-
-@dataclass(frozen=True)
-class _ContextFor:
-    """The provisional GroupContext of §12.4.2 as a function of the new tree hash."""
-
-    cipher_suite: int
-    group_id: bytes
-    epoch: int
-    confirmed_transcript_hash: bytes
-    extensions: Extensions
-
-    def __call__(self, tree_hash: bytes) -> bytes:
-        return GroupContext(self.cipher_suite, self.group_id, self.epoch, tree_hash,
-                            self.confirmed_transcript_hash, self.extensions).encode()
-
-
-def _apply_sibling_path(
-    cs: CipherSuite, tree: RatchetTree, sender: LeafIndex, path: UpdatePath,
-    keys: SiblingCommitKeys,
-) -> tuple[bytes, TreePrivateKeys]:
-    """Merge a sibling emulator's UpdatePath for our shared leaf, re-deriving every node
-    key from the first path secret (RFC 9420 §7.4) and checking it against the path."""
-    if cs.kem.public_key(keys.leaf_private_key) != path.leaf_node.encryption_key:
-        fail("TREEKEM-PUBKEY-MISMATCH", "sibling leaf key does not match the committed leaf")
-    fdp = merge_update_path(cs, tree, sender, path)
-    secrets, commit_secret = path_secrets_along(cs, keys.path_secret, len(fdp))
-    path_keys = {}
-    for node, secret, upn in zip(fdp, secrets, path.nodes, strict=True):
-        priv, pub = derive_node_key_pair(cs, secret)
-        if pub != upn.encryption_key:
-            fail("TREEKEM-PUBKEY-MISMATCH", f"sibling path secret does not derive node {node}")
-        path_keys[node] = priv
-    return commit_secret, TreePrivateKeys(sender, keys.leaf_private_key, path_keys)
-
-
-def _secret_tree(cs: CipherSuite, encryption_secret: bytes, leaf_count: LeafCount,
-                 config: GroupConfig) -> SecretTree:
-    return SecretTree(cs, encryption_secret, leaf_count,
-                      max_forward_distance=config.max_forward_distance,
-                      out_of_order_tolerance=config.out_of_order_tolerance)
-
-
-def _tree_for_join(
-    cs: CipherSuite, group_info: GroupInfo, ratchet_tree: Sequence[object] | RatchetTree | None
-) -> RatchetTree:
-    if isinstance(ratchet_tree, RatchetTree):
-        return ratchet_tree.copy()
-    if ratchet_tree is not None:
-        return RatchetTree.from_nodes(cs, ratchet_tree)  # type: ignore[arg-type]
-    ext = RatchetTreeExtension.find_in(group_info.extensions)
-    if ext is None:
-        fail("WEL-TREE-MISSING", "no ratchet_tree extension and no tree given")
-    return RatchetTree.from_nodes(cs, ext.nodes)
-
-
-def _validate_joined_tree(cs: CipherSuite, tree: RatchetTree, context: GroupContext,
-                          config: GroupConfig) -> None:
-    """§12.4.3.1: tree hash, parent hashes, every leaf valid."""
-    if tree.tree_hash() != context.tree_hash:
-        fail("WEL-TREE-HASH", "the ratchet tree does not match the GroupContext's tree hash")
-    tree.validate()  # parent hashes, unmerged leaves, unique parent keys (TREE-* checks)
-    seen_sig: set[bytes] = set()
-    seen_enc: set[bytes] = set()
-    for i, leaf in tree.leaves():
-        gid = None if leaf.leaf_node_source == LeafNodeSource.KEY_PACKAGE else context.group_id
-        idx = None if gid is None else i
-        validate_leaf_node(cs, leaf, LeafContext(leaf.leaf_node_source, gid, idx),
-                           context.extensions, None, config, check_lifetime=False)
-        if leaf.signature_key in seen_sig:
-            fail("LN-UNIQUE-SIGNATURE-KEY", f"signature key of leaf {i} repeats")
-        if leaf.encryption_key in seen_enc:
-            fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key of leaf {i} repeats")
-        seen_sig.add(leaf.signature_key)
-        seen_enc.add(leaf.encryption_key)
-
+        if received.state is None:
+            self.active = False  # removed from the group
+        else:
+            self._enter(received.state, received.event)
+        return received.event

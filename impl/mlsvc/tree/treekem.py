@@ -441,3 +441,27 @@ def apply_path_secret(
         new_keys.path_keys[x] = priv
         s = next_path_secret(cs, s)
     return new_keys.pruned(tree)
+
+
+def apply_own_update_path(
+    cs: CipherSuite, tree: RatchetTree, sender: LeafIndex, update_path: UpdatePath,
+    path_secret: bytes, leaf_private_key: bytes,
+) -> tuple[bytes, TreePrivateKeys]:
+    """Merge an UpdatePath for a leaf whose first path secret and leaf key we already
+    hold (virtual clients: a sibling emulator committed from the shared leaf), without
+    decrypting anything: every node key is re-derived from the path secret (§7.4) and
+    checked against the UpdatePath. Returns (commit_secret, the leaf's private keys).
+    `tree` is the provisional tree; on error it may be partly changed."""
+    if cs.kem.public_key(leaf_private_key) != update_path.leaf_node.encryption_key:
+        raise ValidationError("TREEKEM-PUBKEY-MISMATCH",
+                              "leaf private key does not match the UpdatePath's leaf")
+    fdp = merge_update_path(cs, tree, sender, update_path)
+    secrets, commit_secret = path_secrets_along(cs, path_secret, len(fdp))
+    path_keys: dict[NodeIndex, bytes] = {}
+    for node, secret, upn in zip(fdp, secrets, update_path.nodes, strict=True):
+        priv, pub = derive_node_key_pair(cs, secret)
+        if pub != upn.encryption_key:
+            raise ValidationError("TREEKEM-PUBKEY-MISMATCH",
+                                  f"the path secret does not derive node {node}'s key")
+        path_keys[node] = priv
+    return commit_secret, TreePrivateKeys(sender, leaf_private_key, path_keys)

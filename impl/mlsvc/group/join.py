@@ -1,0 +1,253 @@
+"""Joining a group (RFC 9420 §12.4.3): from a Welcome (§12.4.3.1) or by an external
+commit (§12.4.3.2). Both verify the GroupInfo and the ratchet tree it describes before
+trusting anything in them; both return the new member's first EpochState.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mlsvc.checks import fail
+from mlsvc.crypto.labels import decrypt_with_label, expand_with_label
+from mlsvc.crypto.suites import CipherSuite, get_suite
+from mlsvc.errors import DecodeError
+from mlsvc.group.config import GroupConfig, Identity, default_capabilities
+from mlsvc.group.epoch import (
+    WELCOME_LABEL,
+    ProvisionalContext,
+    secret_tree_for,
+    stage_commit,
+)
+from mlsvc.group.key_package import KeyPackageBundle
+from mlsvc.group.proposals import ResolvedProposal, apply_proposals
+from mlsvc.group.state import EpochKeys, EpochState
+from mlsvc.group.validation import LeafContext, validate_leaf_node
+from mlsvc.messages.codepoints import LeafNodeSource, PSKType, WireFormat
+from mlsvc.messages.commit import Commit
+from mlsvc.messages.extensions import Extensions, ExternalPub
+from mlsvc.messages.framing import (
+    AuthenticatedContent,
+    FramedContent,
+    FramedContentAuthData,
+    Sender,
+)
+from mlsvc.messages.group_info import GroupContext, GroupInfo
+from mlsvc.messages.key_package import KeyPackage
+from mlsvc.messages.leaf_node import Capabilities, LeafNode, Node, RatchetTreeExtension
+from mlsvc.messages.mls_message import MLSMessage
+from mlsvc.messages.proposals import ExternalInit, PreSharedKey, PreSharedKeyID, Proposal, Remove
+from mlsvc.messages.protection import protect_public
+from mlsvc.messages.welcome import GroupSecrets, Welcome
+from mlsvc.schedule import key_schedule as ks
+from mlsvc.schedule.psk import psk_secret as compute_psk_secret
+from mlsvc.schedule.transcript import interim_transcript_hash
+from mlsvc.tree import math as tm
+from mlsvc.tree.ratchet_tree import RatchetTree
+from mlsvc.tree.secret_tree import SecretTree
+from mlsvc.tree.treekem import TreePrivateKeys, apply_path_secret, create_update_path
+from mlsvc.types import LeafIndex
+
+TreeSource = Sequence[Node | None] | RatchetTree | None
+"""A ratchet tree given out of band (§12.4.3.3), or None to use the extension."""
+
+
+@dataclass(frozen=True)
+class OpenedWelcome:
+    group_secrets: GroupSecrets
+    group_info: GroupInfo
+    psk_secret: bytes | None
+
+
+def open_welcome(
+    cs: CipherSuite,
+    welcome: Welcome,
+    key_package: KeyPackage,
+    init_private_key: bytes,
+    external_psks: Mapping[bytes, bytes],
+) -> OpenedWelcome:
+    """§12.4.3.1, first steps: find our EncryptedGroupSecrets, decrypt them, resolve the
+    PSKs, derive the welcome key and decrypt the GroupInfo (not yet verified).
+    Resumption PSKs (reinit, branch: §11.2, §11.3) are not supported: WEL-PSK."""
+    if welcome.cipher_suite != key_package.cipher_suite:
+        fail("WEL-SUITE", "Welcome and KeyPackage cipher suites differ")
+    entry = welcome.find_secrets(key_package.ref(cs))
+    if entry is None:
+        fail("WEL-NO-SECRETS", "no EncryptedGroupSecrets for our KeyPackage")
+    gs = GroupSecrets.decode(decrypt_with_label(
+        cs, init_private_key, WELCOME_LABEL, welcome.encrypted_group_info,
+        entry.encrypted_group_secrets.kem_output, entry.encrypted_group_secrets.ciphertext,
+    ))
+    psks: list[tuple[PreSharedKeyID, bytes]] = []
+    for psk_id in gs.psks:
+        value = (external_psks.get(psk_id.psk_id) if psk_id.psktype == PSKType.EXTERNAL
+                 and psk_id.psk_id is not None else None)
+        if value is None:
+            fail("WEL-PSK", "the Welcome needs a PSK this client does not have")
+        psks.append((psk_id, value))
+    psk = compute_psk_secret(cs, psks) if psks else None
+    welcome_secret = ks.welcome_secret(cs, gs.joiner_secret, psk)
+    key = expand_with_label(cs, welcome_secret, b"key", b"", cs.aead.nk)
+    nonce = expand_with_label(cs, welcome_secret, b"nonce", b"", cs.aead.nn)
+    group_info = GroupInfo.decode(cs.aead.open(key, nonce, b"", welcome.encrypted_group_info))
+    return OpenedWelcome(gs, group_info, psk)
+
+
+def tree_for_join(cs: CipherSuite, group_info: GroupInfo, ratchet_tree: TreeSource
+                  ) -> RatchetTree:
+    """The tree given out of band, or the GroupInfo's ratchet_tree extension."""
+    if isinstance(ratchet_tree, RatchetTree):
+        return ratchet_tree.copy()
+    if ratchet_tree is not None:
+        return RatchetTree.from_nodes(cs, ratchet_tree)
+    ext = RatchetTreeExtension.find_in(group_info.extensions)
+    if ext is None:
+        fail("WEL-TREE-MISSING", "no ratchet_tree extension and no tree given")
+    return RatchetTree.from_nodes(cs, ext.nodes)
+
+
+def validate_joined_tree(cs: CipherSuite, tree: RatchetTree, context: GroupContext,
+                         config: GroupConfig) -> None:
+    """§12.4.3.1: the tree hash matches, the tree is valid (parent hashes, unmerged
+    leaves, unique parent keys), every leaf is valid and unique."""
+    if tree.tree_hash() != context.tree_hash:
+        fail("WEL-TREE-HASH", "the ratchet tree does not match the GroupContext's tree hash")
+    tree.validate()
+    seen_sig: set[bytes] = set()
+    seen_enc: set[bytes] = set()
+    for i, leaf in tree.leaves():
+        gid = None if leaf.leaf_node_source == LeafNodeSource.KEY_PACKAGE else context.group_id
+        idx = None if gid is None else i
+        validate_leaf_node(cs, leaf, LeafContext(leaf.leaf_node_source, gid, idx),
+                           context.extensions, None, config, check_lifetime=False)
+        if leaf.signature_key in seen_sig:
+            fail("LN-UNIQUE-SIGNATURE-KEY", f"signature key of leaf {i} repeats")
+        if leaf.encryption_key in seen_enc:
+            fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key of leaf {i} repeats")
+        seen_sig.add(leaf.signature_key)
+        seen_enc.add(leaf.encryption_key)
+
+
+def _verified_group_info(cs: CipherSuite, group_info: GroupInfo, tree: RatchetTree) -> None:
+    signer = tree.leaf(group_info.signer) if group_info.signer < tree.leaf_count else None
+    if signer is None:
+        fail("WEL-SIGNER-LEAF", "the GroupInfo signer is not a member")
+    if not group_info.verify(cs, signer.signature_key):
+        fail("WEL-GROUPINFO-SIGNATURE", "GroupInfo signature does not verify")
+
+
+def join_from_welcome(welcome: bytes | Welcome, key_package: KeyPackageBundle,
+                      config: GroupConfig, ratchet_tree: TreeSource) -> EpochState:
+    """§12.4.3.1: the new member's state from a Welcome."""
+    if isinstance(welcome, bytes):
+        body = MLSMessage.decode(welcome).body
+        if not isinstance(body, Welcome):
+            raise DecodeError("not a Welcome message")
+        welcome = body
+    kp = key_package.key_package
+    cs = get_suite(kp.cipher_suite)
+    opened = open_welcome(cs, welcome, kp, key_package.init_private_key, config.external_psks)
+    gs, group_info, psk = opened.group_secrets, opened.group_info, opened.psk_secret
+    context = group_info.group_context
+    if context.cipher_suite != cs.id:
+        fail("WEL-SUITE", "GroupInfo cipher suite differs from the Welcome's")
+    if config.group_id_in_use(context.group_id):
+        fail("WEL-GROUP-ID", "this client is already in a group with that group_id")
+    tree = tree_for_join(cs, group_info, ratchet_tree)
+    validate_joined_tree(cs, tree, context, config)
+    _verified_group_info(cs, group_info, tree)
+    own = tree.find_leaf(lambda leaf: leaf == kp.leaf_node)
+    if own is None:
+        fail("WEL-OWN-LEAF", "our LeafNode is not in the tree")
+    secrets = ks.epoch_from_joiner(cs, gs.joiner_secret, psk, context.encode())
+    if not cs.verify_mac(secrets.confirmation_key, context.confirmed_transcript_hash,
+                         group_info.confirmation_tag):
+        fail("CM-CONFIRMATION-TAG", "GroupInfo confirmation tag does not verify")
+    keys = TreePrivateKeys(own, key_package.encryption_private_key, {})
+    if gs.path_secret is not None:
+        lca = tm.common_ancestor(tm.leaf_to_node(own), tm.leaf_to_node(group_info.signer))
+        keys = apply_path_secret(cs, tree, keys, lca, gs.path_secret.path_secret)
+    state = EpochState(
+        cs, context, tree, keys, key_package.identity,
+        interim_transcript_hash(cs, context.confirmed_transcript_hash,
+                                group_info.confirmation_tag),
+        group_info.confirmation_tag,
+        EpochKeys.of(secrets, cs, config.additional_epoch_secrets),
+        secret_tree_for(cs, secrets.encryption_secret, tree.leaf_count, config),
+    )
+    state.remember_resumption_psk(config.resumption_psk_history)
+    return state
+
+
+@dataclass(frozen=True)
+class ExternalJoinOptions:
+    """The joiner's choices for an external commit (every key can be given)."""
+
+    remove_prior: LeafIndex | None = None
+    external_psk_ids: Sequence[bytes] = ()
+    encryption_key_pair: tuple[bytes, bytes] | None = None
+    path_secret: bytes | None = None
+    capabilities: Capabilities | None = None
+    leaf_extensions: Extensions = ()
+    authenticated_data: bytes = b""
+
+
+def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
+                            config: GroupConfig, ratchet_tree: TreeSource,
+                            options: ExternalJoinOptions) -> tuple[EpochState, bytes]:
+    """§12.4.3.2: an external commit into the epoch the GroupInfo describes; returns the
+    joiner's state in the new epoch and the commit (an MLSMessage) to send."""
+    if isinstance(group_info, bytes):
+        body = MLSMessage.decode(group_info).body
+        if not isinstance(body, GroupInfo):
+            raise DecodeError("not a GroupInfo message")
+        group_info = body
+    context = group_info.group_context
+    cs = get_suite(context.cipher_suite)
+    tree = tree_for_join(cs, group_info, ratchet_tree)
+    validate_joined_tree(cs, tree, context, config)
+    _verified_group_info(cs, group_info, tree)
+    ext_pub = ExternalPub.find_in(group_info.extensions)
+    if ext_pub is None:
+        fail("GI-EXTERNAL-PUB", "GroupInfo has no external_pub extension")
+    kem_output, init_secret = ks.external_init_for_joiner(cs, ext_pub.external_pub, config.rng)
+    proposals: list[Proposal] = [ExternalInit(kem_output)]
+    if options.remove_prior is not None:
+        proposals.append(Remove(options.remove_prior))
+    proposals.extend(PreSharedKey(PreSharedKeyID.external(i, config.rng(cs.nh)))
+                     for i in options.external_psk_ids)
+    # The epoch the GroupInfo describes, as far as a non-member knows it.
+    outside = EpochState(
+        cs, context, tree, TreePrivateKeys(LeafIndex(0), b"", {}), identity,
+        interim_transcript_hash(cs, context.confirmed_transcript_hash,
+                                group_info.confirmation_tag),
+        group_info.confirmation_tag,
+        EpochKeys(b"", b"", b"", b"", b"", b"", b"", init_secret),
+        SecretTree(cs, bytes(cs.nh), tree.leaf_count),
+    )
+    resolved = [ResolvedProposal(p, Sender.new_member_commit()) for p in proposals]
+    applied = apply_proposals(cs, tree, context.group_id, context.extensions, resolved,
+                              None, config, external=True)
+    key_pair = options.encryption_key_pair or cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
+    caps = options.capabilities or default_capabilities(
+        cs.id, config.supported_extensions, tuple(config.proposal_types))
+    leaf = LeafNode(key_pair[1], identity.signature_public_key, identity.credential, caps,
+                    LeafNodeSource.COMMIT, None, b"", tuple(options.leaf_extensions))
+    new_tree = applied.tree
+    own = new_tree.add_leaf(leaf)  # the leftmost free leaf, as for an Add (§12.4.3.2)
+    first = options.path_secret if options.path_secret is not None else config.rng(cs.nh)
+    result = create_update_path(
+        cs, new_tree, own, leaf, key_pair[0], identity.signature_private_key,
+        context.group_id, ProvisionalContext.after(context, applied.extensions), [], first,
+        config.rng,
+    )
+    commit = Commit(tuple(proposals), result.update_path)
+    content = FramedContent(context.group_id, context.epoch, Sender.new_member_commit(),
+                            options.authenticated_data, commit)
+    wire = WireFormat.MLS_PUBLIC_MESSAGE
+    signature = content.sign(cs, identity.signature_private_key, wire, context)
+    staged = stage_commit(outside, config, applied, new_tree, result.private_keys, identity,
+                          result.commit_secret, init_secret, wire, content, signature, {})
+    ac = AuthenticatedContent(wire, content, FramedContentAuthData(
+        signature, staged.state.confirmation_tag))
+    return staged.state, MLSMessage(protect_public(cs, ac, None, context)).encode()
