@@ -6,6 +6,7 @@ decrypts for every member (issue 3)."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -50,8 +51,8 @@ class GroupMachine(RuleBasedStateMachine):
                 ev = g.process(message)
                 assert isinstance(ev, ProposalReceived | CommitApplied)
 
-    def _commit(self, committer: Group, **kw: object) -> None:
-        out = committer.commit(**kw)  # type: ignore[arg-type]
+    def _commit(self, committer: Group, **kw: Any) -> None:
+        out = committer.commit(**kw)
         committer.merge_pending_commit()
         survivors = []
         for g in self.members:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,8 @@ from mlsvc.messages.proposals import GroupContextExtensions, Remove
 from mlsvc.types import LeafIndex
 
 
-def config(name: str, **kw: object) -> GroupConfig:
-    return GroupConfig(rng=SeededRandom(name.encode()), **kw)  # type: ignore[arg-type]
+def config(name: str, **kw: Any) -> GroupConfig:
+    return GroupConfig(rng=SeededRandom(name.encode()), **kw)
 
 
 def identity(suite: int, name: str) -> Identity:
@@ -41,7 +42,7 @@ def agree(*groups: Group) -> None:
         assert g.export_secret(b"test", b"ctx", 32) == first.export_secret(b"test", b"ctx", 32)
 
 
-def grow(suite: int, n: int, **kw: object) -> list[Group]:
+def grow(suite: int, n: int, **kw: Any) -> list[Group]:
     """A group of n members created by adding n-1 in one commit."""
     alice = Group.create(suite, identity(suite, "m0"), config("m0", **kw))
     bundles = [bundle(suite, f"m{i}", config(f"m{i}", **kw)) for i in range(1, n)]
@@ -196,8 +197,8 @@ def test_commit_with_injected_keys_is_deterministic() -> None:
     a2.merge_pending_commit()
     b1.process(o1.commit)
     b2.process(o2.commit)
-    assert a1.tree.leaf(a1.own_leaf) is not None
-    assert a1.tree.leaf(a1.own_leaf).encryption_key == kp[1]  # type: ignore[union-attr]
+    own = a1.tree.leaf(a1.own_leaf)
+    assert own is not None and own.encryption_key == kp[1]
     # the same path secret gives the same tree (parent node keys) in both runs
     assert a1.tree.to_nodes()[1] == a2.tree.to_nodes()[1]
     agree(a1, b1)

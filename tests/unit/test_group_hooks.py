@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import pytest
 
@@ -15,6 +15,7 @@ from mlsvc.errors import StateError, ValidationError
 from mlsvc.group.config import GroupConfig, ProposalTypeRule
 from mlsvc.group.events import CommitApplied, ProposalReceived
 from mlsvc.group.group import Group
+from mlsvc.messages.commit import Commit
 from mlsvc.messages.extensions import Extension, Extensions
 from mlsvc.messages.group_info import GroupContext
 from mlsvc.messages.proposals import Proposal, register_proposal_class
@@ -50,8 +51,8 @@ def apply_note(extensions: Extensions, proposals: Sequence[Proposal]) -> Extensi
     return (*kept, Extension(NOTE_EXT, last.text))
 
 
-def cfg(name: str, **kw: object) -> GroupConfig:
-    base: dict[str, object] = {
+def cfg(name: str, **kw: Any) -> GroupConfig:
+    base: dict[str, Any] = {
         "rng": SeededRandom(name.encode()),
         "supported_extensions": (NOTE_EXT,),
         "proposal_types": {NOTE_TYPE: ProposalTypeRule(path_required=False,
@@ -59,10 +60,10 @@ def cfg(name: str, **kw: object) -> GroupConfig:
                                                         apply=apply_note)},
     }
     base.update(kw)
-    return GroupConfig(**base)  # type: ignore[arg-type]
+    return GroupConfig(**base)
 
 
-def pair(**kw: object) -> tuple[Group, Group]:
+def pair(**kw: Any) -> tuple[Group, Group]:
     a = Group.create(1, identity(1, "a"), cfg("a", **kw))
     b_kp = bundle(1, "b", cfg("b", **kw))
     a.propose_add(b_kp)
@@ -87,7 +88,8 @@ def test_custom_proposal_type_changes_the_context_without_a_path() -> None:
 
     body = MLSMessage.decode(out.commit).body
     assert isinstance(body, PublicMessage)
-    assert body.content.content.path is None  # type: ignore[union-attr]
+    commit = body.content.content
+    assert isinstance(commit, Commit) and commit.path is None
 
 
 def test_unsupported_custom_type_requires_support_from_every_member() -> None:
