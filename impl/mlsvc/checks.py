@@ -134,6 +134,32 @@ CHECKS: dict[str, tuple[str, str]] = {
     "TREEKEM-KEY-REUSE": ("12.4.2", "The UpdatePath's encryption keys are new to the tree."),
     "TREEKEM-WELCOME-PATH": ("12.4.3.1", "A Welcome path_secret derives the keys in the tree."),
     "TREEKEM-PRIVATE-STATE": ("7.5", "A member's private keys match the public tree."),
+    # draft-ietf-mls-extensions-09 (mlsvc.ext)
+    "EXT-DICT-SORTED": ("ext-09 4.6", "AppDataDictionary entries are sorted by component_id, at "
+                        "most one per component_id."),
+    "EXT-COMPONENT-UNKNOWN": ("ext-09 5", "Every component the GroupContext requires "
+                              "(app_components and safe_aad lists) is known to this client."),
+    "EXT-COMPONENT-UNSUPPORTED": ("ext-09 5", "Every member's LeafNode lists the components the "
+                                  "GroupContext requires (app_components, safe_aad)."),
+    "EXT-DICT-NOT-IN-CAPS": ("ext-09 4.6", "A LeafNode carrying app_data_dictionary lists it in "
+                             "capabilities.extensions (RFC 9420 §7.2)."),
+    "EXT-ADU-UNKNOWN": ("ext-09 4.7", "An AppDataUpdate names a component known to the "
+                        "application."),
+    "EXT-ADU-REMOVE-ABSENT": ("ext-09 4.7", "An AppDataUpdate remove names a component that has "
+                              "data in the GroupContext."),
+    "EXT-ADU-MIXED": ("ext-09 4.7", "Per component_id, a proposal list holds one remove, or one or "
+                      "more updates, nothing else."),
+    "EXT-ADU-REJECTED": ("ext-09 4.7", "The component's application logic accepts the updates."),
+    "EXT-GCE-DICT": ("ext-09 4.7", "With app_data_update in required_capabilities, a "
+                     "GroupContextExtensions proposal leaves app_data_dictionary unchanged."),
+    "EXT-SAFE-AAD-SORTED": ("ext-09 4.9", "SafeAAD items are in strictly increasing component_id "
+                            "order (no duplicates)."),
+    "EXT-SAFE-AAD-REQUIRED": ("ext-09 4.9, 5", "When the GroupContext has the safe_aad component, "
+                              "authenticated_data starts with a SafeAAD struct."),
+    "EXT-SAFE-AAD-TAIL": ("ext-09 4.9", "No bytes follow the SafeAAD when the strict (draft-10) "
+                          "reading is configured."),
+    "EXT-PPRF-STATE": ("profile P2", "A PPRF state is prefix-free, sorted, with prefixes no longer "
+                       "than the depth, zero padding bits and Nh-byte secrets."),
     # virtual clients (vc/reuse_guard.py)
     "VC-RG-1": ("draft-00 5.8", "The leaf index recovered from a reuse guard is a member of "
                 "the emulation group."),

@@ -8,7 +8,7 @@ import re
 from mlsvc.checks import CHECKS
 from tests.conftest import ROOT
 
-ID = re.compile(r'"((?:LN|KP|PL|PR|EC|CM|WEL|GI|MSG|FRAME|TREE|TREEKEM|VC)-[A-Z0-9-]+)"')
+ID = re.compile(r'"((?:LN|KP|PL|PR|EC|CM|WEL|GI|MSG|FRAME|TREE|TREEKEM|VC|EXT)-[A-Z0-9-]+)"')
 
 
 def raised_ids() -> dict[str, list[str]]:

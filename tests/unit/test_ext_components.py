@@ -7,10 +7,10 @@ import hashlib
 
 import pytest
 
+from mlsvc.checks import CHECKS
 from mlsvc.crypto.suites import get_suite
 from mlsvc.errors import DecodeError, ParameterError, ValidationError
 from mlsvc.ext.codepoints import (
-    CHECKS,
     DEFAULT_CODEPOINTS,
     GREASE_COMPONENTS,
     CodePoints,
@@ -175,6 +175,15 @@ def test_leaf_support_checks() -> None:
         with pytest.raises(ValidationError) as info:
             check_leaf_supports(leaf, gc)
         assert info.value.check_id == check_id
+
+
+def test_a_dictionary_not_listed_in_capabilities_is_refused() -> None:
+    """RFC 9420 §7.2: a LeafNode's non-default extensions are listed in its
+    capabilities; app_data_dictionary (0x0006) is one."""
+    gc = (negotiation_dictionary([0x8002], [0x8002]).to_extension(),)
+    with pytest.raises(ValidationError) as info:
+        check_leaf_supports(_leaf(False, [0x8002], [0x8002]), gc)
+    assert info.value.check_id == "EXT-DICT-NOT-IN-CAPS"
 
 
 def test_capabilities_with_dictionary() -> None:

@@ -6,8 +6,10 @@
    asserts it as the check ID of an error. The scan reads the test sources (AST):
    an `assert X == "ID"` (or `"ID" == X`) where X mentions a check (`err.value.check_id`,
    `check_of(...)`, `_check_id(err)`, ...). A module-level constant of impl/ holding the
-   ID (`CHECK_SENDER_NOT_MEMBER = "VC-RG-1"`) counts as the literal. Assertions inside
-   tests marked xfail or skip do not count: they document checks that do not fire yet.
+   ID (`CHECK_SENDER_NOT_MEMBER = "VC-RG-1"`) counts as the literal. A parametrized
+   test that asserts a check against one of its parameters (`... .check_id == check_id`)
+   counts every ID in that parameter's column. Assertions inside tests marked xfail or
+   skip do not count: they document checks that do not fire yet.
 """
 
 from __future__ import annotations
@@ -51,6 +53,29 @@ def _ids_in(node: ast.expr, constants: dict[str, str]) -> list[str]:
     return []
 
 
+def _parametrized_columns(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, list[str]]:
+    """Parameter name -> the string constants of its column in @pytest.mark.parametrize."""
+    out: dict[str, list[str]] = {}
+    for dec in fn.decorator_list:
+        if not (isinstance(dec, ast.Call) and ast.unparse(dec.func).endswith("parametrize")
+                and len(dec.args) >= 2 and isinstance(dec.args[1], ast.List | ast.Tuple)):
+            continue
+        spec = dec.args[0]
+        if isinstance(spec, ast.Constant) and isinstance(spec.value, str):
+            names = [n.strip() for n in spec.value.split(",")]
+        elif isinstance(spec, ast.Tuple | ast.List):
+            names = [e.value for e in spec.elts
+                     if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        else:
+            continue
+        for row in dec.args[1].elts:
+            cells = row.elts if isinstance(row, ast.Tuple) and len(names) > 1 else [row]
+            for name, cell in zip(names, cells, strict=False):
+                if isinstance(cell, ast.Constant) and isinstance(cell.value, str):
+                    out.setdefault(name, []).append(cell.value)
+    return out
+
+
 def asserted_ids(source: str, constants: dict[str, str]) -> set[str]:
     """The check IDs a test module asserts (see the module docstring)."""
     found: set[str] = set()
@@ -58,16 +83,21 @@ def asserted_ids(source: str, constants: dict[str, str]) -> set[str]:
     for fn in ast.walk(tree):
         if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) or _disabled(fn):
             continue
+        columns = _parametrized_columns(fn)
         for node in ast.walk(fn):
-            if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare)):
+            if not isinstance(node, ast.Assert):
                 continue
-            cmp = node.test
-            if len(cmp.ops) != 1 or not isinstance(cmp.ops[0], ast.Eq):
-                continue
-            left, right = cmp.left, cmp.comparators[0]
-            for subject, value in ((left, right), (right, left)):
-                if "check" in ast.unparse(subject):
+            for cmp in ast.walk(node.test):
+                if not (isinstance(cmp, ast.Compare) and len(cmp.ops) == 1
+                        and isinstance(cmp.ops[0], ast.Eq)):
+                    continue
+                left, right = cmp.left, cmp.comparators[0]
+                for subject, value in ((left, right), (right, left)):
+                    if "check" not in ast.unparse(subject):
+                        continue
                     found.update(cid for cid in _ids_in(value, constants) if cid in CHECKS)
+                    if isinstance(value, ast.Name) and value.id in columns:
+                        found.update(cid for cid in columns[value.id] if cid in CHECKS)
     # asserts in helpers outside any test function are not tests: only functions count
     return found
 

@@ -39,9 +39,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Self
 
+from mlsvc.checks import fail
 from mlsvc.codec import Reader, Writer
 from mlsvc.errors import DecodeError, ParameterError
-from mlsvc.ext.codepoints import DEFAULT_CODEPOINTS, CodePoints, check_component_id, fail
+from mlsvc.ext.codepoints import DEFAULT_CODEPOINTS, CodePoints, check_component_id
 from mlsvc.ext.components import AppDataDictionary, with_dictionary
 from mlsvc.messages.extensions import Extension, Extensions, RequiredCapabilities, find_extension
 from mlsvc.messages.proposals import Proposal, register_proposal_class

@@ -10,16 +10,16 @@ but is kept in the same table so that a deployment can move it too.
 Labels are given without the "MLS 1.0 " prefix: `mlsvc.crypto.labels` adds it
 (RFC 9420 §8; profile Q10).
 
-`CHECKS` names every validation rule this package enforces (ID -> (section, rule)), in
-the style of `mlsvc.group.validation.CHECKS`; `fail` raises the typed error.
+The validation rules this package enforces are the EXT-* rows of the one table of
+named checks, `mlsvc.checks.CHECKS`; they are raised with `mlsvc.checks.fail`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import Final
 
-from mlsvc.errors import ParameterError, ValidationError
+from mlsvc.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -87,39 +87,6 @@ left(N) = ExpandWithLabel(N, "tree", "left", Nh), right(N) likewise with "right"
 
 # --- Validation checks ------------------------------------------------------------------------
 
-CHECKS: dict[str, tuple[str, str]] = {
-    "EXT-DICT-SORTED": ("4.6", "AppDataDictionary entries are sorted by component_id, at "
-                        "most one per component_id."),
-    "EXT-COMPONENT-UNKNOWN": ("5", "Every component the GroupContext requires (app_components "
-                              "and safe_aad lists) is known to this client."),
-    "EXT-COMPONENT-UNSUPPORTED": ("5", "Every member's LeafNode lists the components the "
-                                  "GroupContext requires (app_components, safe_aad)."),
-    "EXT-DICT-NOT-IN-CAPS": ("4.6", "A LeafNode carrying app_data_dictionary lists it in "
-                             "capabilities.extensions (RFC 9420 §7.2)."),
-    "EXT-ADU-UNKNOWN": ("4.7", "An AppDataUpdate names a component known to the application."),
-    "EXT-ADU-REMOVE-ABSENT": ("4.7", "An AppDataUpdate remove names a component that has "
-                              "data in the GroupContext."),
-    "EXT-ADU-MIXED": ("4.7", "Per component_id, a proposal list holds one remove, or one or "
-                      "more updates, nothing else."),
-    "EXT-ADU-REJECTED": ("4.7", "The component's application logic accepts the updates."),
-    "EXT-GCE-DICT": ("4.7", "With app_data_update in required_capabilities, a "
-                     "GroupContextExtensions proposal leaves app_data_dictionary unchanged."),
-    "EXT-SAFE-AAD-SORTED": ("4.9", "SafeAAD items are in strictly increasing component_id "
-                            "order (no duplicates)."),
-    "EXT-SAFE-AAD-REQUIRED": ("4.9, 5", "When the GroupContext has the safe_aad component, "
-                              "authenticated_data starts with a SafeAAD struct."),
-    "EXT-SAFE-AAD-TAIL": ("4.9", "No bytes follow the SafeAAD when the strict (draft-10) "
-                          "reading is configured."),
-    "EXT-PPRF-STATE": ("P2", "A PPRF state is prefix-free, sorted, with prefixes no longer "
-                       "than the depth, zero padding bits and Nh-byte secrets."),
-}
-
-
-def fail(check_id: str, detail: str) -> NoReturn:
-    """Raise the ValidationError for a registered check."""
-    if check_id not in CHECKS:  # pragma: no cover - a bug in this library
-        raise KeyError(f"unregistered check {check_id}")
-    raise ValidationError(check_id, detail)
 
 
 def check_component_id(value: int) -> int:

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Self
 
+from mlsvc.checks import fail
 from mlsvc.codec import Reader, Struct, Writer
 from mlsvc.errors import ParameterError
 from mlsvc.ext.codepoints import (
     DEFAULT_CODEPOINTS,
     CodePoints,
     check_component_id,
-    fail,
     is_grease_component,
 )
 from mlsvc.messages.extensions import (

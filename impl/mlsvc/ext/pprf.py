@@ -38,11 +38,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Self
 
+from mlsvc.checks import fail
 from mlsvc.codec import Reader, Struct, Writer
 from mlsvc.crypto.labels import expand_with_label
 from mlsvc.crypto.suites import CipherSuite
 from mlsvc.errors import DecodeError, ParameterError, StateError
-from mlsvc.ext.codepoints import LEFT_CONTEXT, RIGHT_CONTEXT, TREE_LABEL, fail
+from mlsvc.ext.codepoints import LEFT_CONTEXT, RIGHT_CONTEXT, TREE_LABEL
 
 MAX_DEPTH = 255
 """PPRFNode.prefix_length is a uint8."""

@@ -39,6 +39,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+from mlsvc.checks import fail
 from mlsvc.codec import Reader, Struct, Writer
 from mlsvc.errors import DecodeError, ParameterError, StateError
 from mlsvc.ext.app_data_update import (
@@ -50,7 +51,6 @@ from mlsvc.ext.codepoints import (
     DEFAULT_CODEPOINTS,
     CodePoints,
     check_component_id,
-    fail,
 )
 from mlsvc.ext.components import (
     AppDataDictionary,

@@ -198,7 +198,7 @@ def render_markdown() -> str:
         "`tests/unit/test_validation_table.py` checks that this file is current and that",
         "every ID is made to fire by at least one test.",
         "",
-        "| ID | RFC 9420 § | rule |",
+        "| ID | section (RFC 9420 unless named) | rule |",
         "|---|---|---|",
     ]
     for cid, (section, rule) in CHECKS.items():
