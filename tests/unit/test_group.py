@@ -222,3 +222,15 @@ def test_group_context_extensions() -> None:
     b.process(out.commit)
     agree(a, b)
     assert a.context.extensions == (ApplicationId(b"app").to_extension(),)
+
+
+def test_committer_leaves_its_own_update_out_and_sends_a_path() -> None:
+    """§12.2 forbids committing one's own Update; the committer's path supersedes it."""
+    a, b = grow(1, 2)
+    b.process(a.propose_update())
+    out = a.commit()
+    a.merge_pending_commit()
+    ev = b.process(out.commit)
+    assert isinstance(ev, CommitApplied) and ev.proposals == ()
+    agree(a, b)
+    assert isinstance(b.process(a.encrypt(b"after")), ApplicationMessage)

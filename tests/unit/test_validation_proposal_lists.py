@@ -16,7 +16,7 @@ from mlsvc.group.group import Group
 from mlsvc.group.proposals import ResolvedProposal
 from mlsvc.messages import proposals as proposals_module
 from mlsvc.messages.codepoints import LeafNodeSource, ProtocolVersion, ResumptionPSKUsage
-from mlsvc.messages.commit import UpdatePath
+from mlsvc.messages.commit import Commit, UpdatePath
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.messages.extensions import (
     Extension,
@@ -24,7 +24,8 @@ from mlsvc.messages.extensions import (
     ExternalSenders,
     RequiredCapabilities,
 )
-from mlsvc.messages.framing import Sender
+from mlsvc.messages.framing import PublicMessage, Sender
+from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import (
     Add,
     ExternalInit,
@@ -71,9 +72,19 @@ def test_update_by_the_committer() -> None:
 
 
 def test_update_proposed_then_committed_by_the_same_member() -> None:
-    a, _, _ = make_group()
-    a.propose_update()
-    assert check_of(lambda: a.commit(), a) == "PL-UPDATE-BY-COMMITTER"
+    """The committer leaves its own cached Update out (its path supersedes it, §12.2);
+    a commit that references it anyway is refused by the receivers."""
+    a, b, _ = make_group()
+    b.process(a.propose_update())
+    (ref,) = a.state.proposals
+    out = a.commit()
+    body = MLSMessage.decode(out.commit).body
+    assert isinstance(body, PublicMessage)
+    built = body.content.content
+    assert isinstance(built, Commit) and built.proposals == () and built.path is not None
+    a.clear_pending_commit()
+    path = UpdatePath(leaf_for(a, LeafNodeSource.COMMIT), ())
+    assert received_check(a, b, [ProposalRef(ref)], path) == "PL-UPDATE-BY-COMMITTER"
 
 
 def test_remove_of_the_committer() -> None:

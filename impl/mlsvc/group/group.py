@@ -415,8 +415,15 @@ class Group:
         cs = s.cs
         items: list[ProposalOrRef] = []
         resolved: list[ResolvedProposal] = []
+        own_update_superseded = False
         if include_pending:
             for ref, rp in s.proposals.items():
+                if (isinstance(rp.proposal, Update) and rp.sender.sender_type ==
+                        SenderType.MEMBER and rp.sender.leaf_index == s.own_leaf):
+                    # §12.2: a committer must not commit its own Update; the path it
+                    # sends instead refreshes its leaf (forced below)
+                    own_update_superseded = True
+                    continue
                 items.append(ProposalRef(ref) if by_reference else rp.proposal)
                 resolved.append(rp if by_reference else replace(rp, ref=None))
         for p in proposals:
@@ -428,7 +435,8 @@ class Group:
                 check_psk_id(cs, rp.proposal.psk)
         applied = apply_proposals(cs, s.tree, s.context.group_id, s.context.extensions,
                                   resolved, s.own_leaf, self.config)
-        need_path = force_path or path_required(applied.types, self.config)
+        need_path = (force_path or own_update_superseded
+                     or path_required(applied.types, self.config))
         new_ident = identity or s.identity
         path: UpdatePath | None = None
         commit_secret: bytes | None = None
