@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mlsvc.conformance.key_schedule import run
-from tests.vectors.util import assert_vector_file_passes, flip, load_cases
+from tests.vectors.util import (
+    assert_all_seven_suites,
+    assert_corruption_reported,
+    assert_vector_file_passes,
+    flip,
+)
 
 STEM = "key-schedule"
-
 
 
 def test_every_case_passes() -> None:
@@ -17,18 +20,11 @@ def test_every_case_passes() -> None:
 
 
 def test_all_seven_suites_covered() -> None:
-    result = run(load_cases(STEM))
-    assert set(result.by_suite()) == {str(s) for s in range(1, 8)}
-    assert all(row["failed"] == 0 and row["skipped"] == 0 for row in result.by_suite().values())
-
+    assert_all_seven_suites(STEM, run)
 
 
 def test_a_corrupted_expected_value_is_reported() -> None:
-    """The runner compares: a wrong expected value makes the case fail."""
-    cases = copy.deepcopy(load_cases(STEM)[:2])
-    _corrupt(cases[1])
-    result = run(cases)
-    assert result.passed == 1 and result.failed == 1, result.failures()
+    assert_corruption_reported(STEM, run, _corrupt)
 
 
 def _corrupt(case: dict[str, Any]) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
+from mlsvc.conformance.base import FileResult
 from mlsvc.conformance.registry import default_dir, run_file
 
 
@@ -27,3 +30,20 @@ def load_cases(stem: str) -> list[dict[str, Any]]:
 def flip(value: str) -> str:
     """The same hex string with its last nibble changed (to corrupt an expected value)."""
     return value[:-1] + ("0" if value[-1] != "0" else "1")
+
+
+def assert_all_seven_suites(stem: str, run: Callable[[list[dict[str, Any]]], FileResult]) -> None:
+    """Every RFC 9420 suite appears in the file and none of its cases failed."""
+    result = run(load_cases(stem))
+    assert set(result.by_suite()) == {str(s) for s in range(1, 8)}
+    assert all(row["failed"] == 0 and row["skipped"] == 0 for row in result.by_suite().values())
+
+
+def assert_corruption_reported(stem: str, run: Callable[[list[dict[str, Any]]], FileResult],
+                               corrupt: Callable[[dict[str, Any]], None]) -> None:
+    """The runner really compares: corrupting one expected value of the second case makes
+    exactly that case fail."""
+    cases = copy.deepcopy(load_cases(stem)[:2])
+    corrupt(cases[1])
+    result = run(cases)
+    assert result.passed == 1 and result.failed == 1, result.failures()
