@@ -12,7 +12,7 @@ import pytest
 
 from mlsvc.codec import Writer
 from mlsvc.crypto.suites import get_suite
-from mlsvc.errors import CryptoError, DecodeError, ParameterError
+from mlsvc.errors import CryptoError, ParameterError
 from mlsvc.messages.proposals import PreSharedKeyID
 from mlsvc.schedule import key_schedule as ks
 from mlsvc.schedule import psk as psk_mod
@@ -197,22 +197,6 @@ def test_psk_id_struct_or_bytes_agree() -> None:
 
 
 # -- §8.2 transcript ------------------------------------------------------------------
-
-
-def test_split_authenticated_commit() -> None:
-    framed = b"\x05group-and-more"
-    w = Writer()
-    w.u16(1)
-    w.fixed(framed)
-    w.opaque(b"S" * 70)
-    confirmed_part = w.bytes()
-    w.opaque(b"T" * 32)
-    encoded = w.bytes()
-    confirmed, tag = tr.split_authenticated_commit(encoded, 2 + len(framed))
-    assert confirmed == confirmed_part == tr.encode_confirmed_input(1, framed, b"S" * 70)
-    assert tag == b"T" * 32
-    with pytest.raises(DecodeError):
-        tr.split_authenticated_commit(encoded + b"\x00", 2 + len(framed))
 
 
 def test_transcript_vector_by_parts() -> None:

@@ -11,17 +11,14 @@
 
 Both hashes start as the empty string (epoch 0). This module works on bytes: the
 caller passes the encoded FramedContent (content_type commit) or the already-encoded
-ConfirmedTranscriptHashInput, so it does not depend on the framing structs. An
-AuthenticatedContent of a Commit encodes as exactly ConfirmedTranscriptHashInput
-followed by confirmation_tag<V> (§6.1), which `split_authenticated_commit` uses when
-the caller knows where the FramedContent ends.
+ConfirmedTranscriptHashInput, so it does not depend on the framing structs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlsvc.codec import Reader, Writer
+from mlsvc.codec import Writer
 from mlsvc.crypto.suites import CipherSuite
 
 INITIAL_TRANSCRIPT_HASH = b""
@@ -72,19 +69,3 @@ def next_transcript_hashes(
     """Both hashes of the epoch a Commit creates (§8.2)."""
     confirmed = confirmed_transcript_hash(cs, interim_before, confirmed_input)
     return TranscriptHashes(confirmed, interim_transcript_hash(cs, confirmed, confirmation_tag))
-
-
-def split_authenticated_commit(
-    authenticated_content: bytes, framed_content_end: int
-) -> tuple[bytes, bytes]:
-    """Split an encoded AuthenticatedContent of a Commit (§6.1) into
-    (ConfirmedTranscriptHashInput bytes, confirmation_tag).
-
-    `framed_content_end` is the offset just after the FramedContent; what follows is
-    signature<V> then confirmation_tag<V>, consumed exactly (DecodeError otherwise)."""
-    r = Reader(authenticated_content, framed_content_end)
-    r.opaque()  # signature
-    confirmed_end = r.pos
-    tag = r.opaque()
-    r.finish()
-    return authenticated_content[:confirmed_end], tag
