@@ -7,9 +7,9 @@ chained from `initial_init_secret`, external_pub = DeriveKeyPair(external_secret
 
 from __future__ import annotations
 
-from mlsvc.codec import Writer
 from mlsvc.conformance.base import Case, FileResult, expect, h, run_cases
 from mlsvc.crypto.suites import get_suite
+from mlsvc.messages.group_info import GroupContext
 from mlsvc.schedule.key_schedule import derive_epoch, external_key_pair, mls_exporter
 
 _SECRETS = (
@@ -27,32 +27,14 @@ _SECRETS = (
 )
 
 
-def _group_context(
-    suite: int, group_id: bytes, epoch: int, tree_hash: bytes, confirmed_transcript_hash: bytes
-) -> bytes:
-    """GroupContext (§8.1) with version mls10 and no extensions, as the vector
-    prescribes. A private encoder: the runner does not depend on the messages
-    package (mlsvc.messages.group_info owns the struct)."""
-    w = Writer()
-    w.u16(1)  # ProtocolVersion mls10
-    w.u16(suite)
-    w.opaque(group_id)
-    w.u64(epoch)
-    w.opaque(tree_hash)
-    w.opaque(confirmed_transcript_hash)
-    w.opaque(b"")  # extensions<V> = {}
-    return w.bytes()
-
-
 def _check(case: Case) -> None:
     suite = case["cipher_suite"]
     cs = get_suite(suite)
     group_id = h(case["group_id"])
     init_secret = h(case["initial_init_secret"])
     for epoch, e in enumerate(case["epochs"]):
-        gc = _group_context(
-            suite, group_id, epoch, h(e["tree_hash"]), h(e["confirmed_transcript_hash"])
-        )
+        gc = GroupContext(suite, group_id, epoch, h(e["tree_hash"]),
+                          h(e["confirmed_transcript_hash"]), ()).encode()
         expect(f"epoch {epoch} group_context", gc, h(e["group_context"]))
         secrets = derive_epoch(cs, init_secret, h(e["commit_secret"]), h(e["psk_secret"]), gc)
         for name in _SECRETS:
