@@ -101,6 +101,18 @@ CHECKS: dict[str, tuple[str, str]] = {
     "WEL-OWN-LEAF": ("12.4.3.1", "Our own LeafNode is in the tree."),
     "WEL-SIGNER-LEAF": ("12.4.3.1", "The GroupInfo signer is a non-blank leaf."),
     "WEL-PSK": ("12.4.3.1", "The PSKs of the Welcome are known."),
+    "WEL-LINK-PSK-UNIQUE": ("12.4.3.1", "A reinit or branch resumption PSK is the only such "
+                            "PSK of the Welcome."),
+    "WEL-LINK-EPOCH": ("12.4.3.1", "With a reinit or branch PSK, the GroupInfo epoch is 1."),
+    "WEL-REINIT-MISMATCH": ("12.4.3.1", "The last commit of the referenced group contains a "
+                            "ReInit, and group_id, version, cipher_suite and extensions match "
+                            "it."),
+    "WEL-REINIT-MEMBERS": ("12.4.3.1", "Every member of the old group is a member of the "
+                           "reinitialized one (according to the application)."),
+    "WEL-BRANCH-MISMATCH": ("12.4.3.1", "A branch keeps the old group's version and cipher "
+                            "suite."),
+    "WEL-BRANCH-MEMBERS": ("12.4.3.1", "The members of a branch are members of the old group "
+                           "(according to the application)."),
     "GI-EXTERNAL-PUB": ("12.4.3.2", "A GroupInfo used for an external join has external_pub."),
     # messages
     "MSG-SENDER-MEMBER": ("6.1", "The sender is a current, non-blank member."),

@@ -41,6 +41,7 @@ from mlsvc.group.epoch import (
 from mlsvc.group.events import ApplicationMessage, CommitApplied, Event
 from mlsvc.group.join import (
     ExternalJoinOptions,
+    PriorGroup,
     TreeSource,
     join_by_external_commit,
     join_from_welcome,
@@ -408,6 +409,36 @@ class Group:
         with `by_reference=False`) plus `proposals` (by value). The result is held as the
         pending commit until `merge_pending_commit` (§12.4.1: "the committer ... MUST NOT
         apply the new epoch until the commit is confirmed")."""
+        return self._commit(
+            proposals, include_pending=include_pending, by_reference=by_reference,
+            force_path=force_path, path_secret=path_secret,
+            encryption_key_pair=encryption_key_pair, identity=identity,
+            capabilities=capabilities, leaf_extensions=leaf_extensions,
+            authenticated_data=authenticated_data,
+            ratchet_tree_in_welcome=ratchet_tree_in_welcome, external_pub=external_pub,
+            reuse_guard=reuse_guard, linking_psk=None,
+        )
+
+    def _commit(
+        self,
+        proposals: Sequence[Proposal],
+        *,
+        include_pending: bool,
+        by_reference: bool,
+        force_path: bool,
+        path_secret: bytes | None,
+        encryption_key_pair: tuple[bytes, bytes] | None,
+        identity: Identity | None,
+        capabilities: Capabilities | None,
+        leaf_extensions: Extensions | None,
+        authenticated_data: bytes,
+        ratchet_tree_in_welcome: bool,
+        external_pub: bool,
+        reuse_guard: ReuseGuardSource | None,
+        linking_psk: PreSharedKeyID | None,
+    ) -> CommitOutput:
+        """`commit`, plus the reinit/branch PSK of a new group's first commit (§11.2,
+        §11.3): the only place a resumption PSK of usage reinit or branch may appear."""
         self._require_active()
         if self._pending is not None:
             raise StateError("a commit is already pending")
@@ -433,6 +464,12 @@ class Group:
         for rp in resolved:
             if isinstance(rp.proposal, PreSharedKey):
                 check_psk_id(cs, rp.proposal.psk)
+        if linking_psk is not None:
+            if s.context.epoch != 0:
+                raise StateError("a reinit/branch PSK belongs to a new group's first commit")
+            linking = PreSharedKey(linking_psk)
+            items.append(linking)
+            resolved.append(ResolvedProposal(linking, Sender.member(s.own_leaf)))
         applied = apply_proposals(cs, s.tree, s.context.group_id, s.context.extensions,
                                   resolved, s.own_leaf, self.config)
         need_path = (force_path or own_update_superseded
@@ -535,10 +572,78 @@ class Group:
         config: GroupConfig | None = None,
         *,
         ratchet_tree: TreeSource = None,
+        resumption_from: Group | None = None,
     ) -> Group:
-        """Join from a Welcome (§12.4.3.1); `ratchet_tree` if it came out of band."""
+        """Join from a Welcome (§12.4.3.1); `ratchet_tree` if it came out of band;
+        `resumption_from` our state in the group a reinit or branch Welcome refers to
+        (§11.2, §11.3), whose resumption PSKs and membership it is checked against."""
         config = config or GroupConfig()
-        return cls(join_from_welcome(welcome, key_package, config, ratchet_tree), config)
+        prior = resumption_from._prior() if resumption_from is not None else None
+        return cls(join_from_welcome(welcome, key_package, config, ratchet_tree, prior),
+                   config)
+
+    def _prior(self) -> PriorGroup:
+        s = self._state
+        return PriorGroup(s.context.group_id, s.context.epoch, s.context.cipher_suite,
+                          dict(s.resumption_psks), self.reinit,
+                          tuple(leaf.credential for _, leaf in s.tree.leaves()))
+
+    @classmethod
+    def reinit_group(
+        cls,
+        old: Group,
+        key_packages: Sequence[KeyPackageBundle | KeyPackage],
+        identity: Identity | None = None,
+        config: GroupConfig | None = None,
+    ) -> tuple[Group, CommitOutput]:
+        """§11.2 step 3: the new group a committed ReInit asks for, with the other
+        members added and the reinit resumption PSK linking it to the old group. The
+        new group's first commit is pending (merge it once the DS accepts it)."""
+        if old.reinit is None:
+            raise StateError("the old group's last commit carried no ReInit")
+        r = old.reinit
+        return cls._linked(old, ResumptionPSKUsage.REINIT, get_suite(r.cipher_suite),
+                           r.group_id, r.extensions, key_packages, identity, config)
+
+    @classmethod
+    def branch(
+        cls,
+        old: Group,
+        key_packages: Sequence[KeyPackageBundle | KeyPackage],
+        group_id: bytes | None = None,
+        extensions: Extensions = (),
+        identity: Identity | None = None,
+        config: GroupConfig | None = None,
+    ) -> tuple[Group, CommitOutput]:
+        """§11.3: a subgroup of `old` with the same version and cipher suite, linked by
+        a branch resumption PSK of old's current epoch."""
+        old._require_active()
+        cfg = config or old.config
+        gid = group_id if group_id is not None else cfg.rng(old.cipher_suite.nh)
+        return cls._linked(old, ResumptionPSKUsage.BRANCH, old.cipher_suite, gid, extensions,
+                           key_packages, identity, config)
+
+    @classmethod
+    def _linked(
+        cls, old: Group, usage: ResumptionPSKUsage, cs: CipherSuite, group_id: bytes,
+        extensions: Extensions, key_packages: Sequence[KeyPackageBundle | KeyPackage],
+        identity: Identity | None, config: GroupConfig | None,
+    ) -> tuple[Group, CommitOutput]:
+        cfg = config or old.config
+        ident = identity or old.state.identity
+        new = cls.create(cs, ident, cfg, group_id=group_id, extensions=extensions)
+        old_key = (old.group_id, old.epoch)
+        new.state.resumption_psks[old_key] = old.state.resumption_psks[old_key]
+        psk = PreSharedKeyID.resumption(usage, old.group_id, old.epoch, cfg.rng(cs.nh))
+        adds = [Add(k.key_package if isinstance(k, KeyPackageBundle) else k)
+                for k in key_packages]
+        out = new._commit(
+            adds, include_pending=False, by_reference=False, force_path=False,
+            path_secret=None, encryption_key_pair=None, identity=None, capabilities=None,
+            leaf_extensions=None, authenticated_data=b"", ratchet_tree_in_welcome=True,
+            external_pub=True, reuse_guard=None, linking_psk=psk,
+        )
+        return new, out
 
     @classmethod
     def external_join(

@@ -23,8 +23,15 @@ from mlsvc.group.key_package import KeyPackageBundle
 from mlsvc.group.proposals import ResolvedProposal, apply_proposals
 from mlsvc.group.state import EpochKeys, EpochState
 from mlsvc.group.validation import LeafContext, validate_leaf_node
-from mlsvc.messages.codepoints import LeafNodeSource, PSKType, WireFormat
+from mlsvc.messages.codepoints import (
+    LeafNodeSource,
+    ProtocolVersion,
+    PSKType,
+    ResumptionPSKUsage,
+    WireFormat,
+)
 from mlsvc.messages.commit import Commit
+from mlsvc.messages.credentials import Credential
 from mlsvc.messages.extensions import Extensions, ExternalPub
 from mlsvc.messages.framing import (
     AuthenticatedContent,
@@ -36,7 +43,14 @@ from mlsvc.messages.group_info import GroupContext, GroupInfo
 from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.leaf_node import Capabilities, LeafNode, Node, RatchetTreeExtension
 from mlsvc.messages.mls_message import MLSMessage
-from mlsvc.messages.proposals import ExternalInit, PreSharedKey, PreSharedKeyID, Proposal, Remove
+from mlsvc.messages.proposals import (
+    ExternalInit,
+    PreSharedKey,
+    PreSharedKeyID,
+    Proposal,
+    ReInit,
+    Remove,
+)
 from mlsvc.messages.protection import protect_public
 from mlsvc.messages.welcome import GroupSecrets, Welcome
 from mlsvc.schedule import key_schedule as ks
@@ -57,6 +71,24 @@ class OpenedWelcome:
     group_secrets: GroupSecrets
     group_info: GroupInfo
     psk_secret: bytes | None
+    linking_psk: PreSharedKeyID | None  # the reinit or branch PSK, if any (§11.2, §11.3)
+
+
+@dataclass(frozen=True)
+class PriorGroup:
+    """What a joiner knows of the group a reinit or branch Welcome refers to (§11.2,
+    §11.3): its id, epoch, resumption PSKs, the committed ReInit if any, its suite and
+    its members' credentials."""
+
+    group_id: bytes
+    epoch: int
+    cipher_suite: int
+    resumption_psks: Mapping[tuple[bytes, int], bytes]
+    reinit: ReInit | None
+    credentials: tuple[Credential, ...]
+
+
+_LINKING = (ResumptionPSKUsage.REINIT, ResumptionPSKUsage.BRANCH)
 
 
 def open_welcome(
@@ -65,10 +97,11 @@ def open_welcome(
     key_package: KeyPackage,
     init_private_key: bytes,
     external_psks: Mapping[bytes, bytes],
+    resumption_psks: Mapping[tuple[bytes, int], bytes] | None = None,
 ) -> OpenedWelcome:
     """§12.4.3.1, first steps: find our EncryptedGroupSecrets, decrypt them, resolve the
-    PSKs, derive the welcome key and decrypt the GroupInfo (not yet verified).
-    Resumption PSKs (reinit, branch: §11.2, §11.3) are not supported: WEL-PSK."""
+    PSKs (external ones from the application, resumption ones from the prior group's
+    history), derive the welcome key and decrypt the GroupInfo (not yet verified)."""
     if welcome.cipher_suite != key_package.cipher_suite:
         fail("WEL-SUITE", "Welcome and KeyPackage cipher suites differ")
     entry = welcome.find_secrets(key_package.ref(cs))
@@ -79,9 +112,18 @@ def open_welcome(
         entry.encrypted_group_secrets.kem_output, entry.encrypted_group_secrets.ciphertext,
     ))
     psks: list[tuple[PreSharedKeyID, bytes]] = []
+    linking = [p for p in gs.psks if p.psktype == PSKType.RESUMPTION and p.usage in _LINKING]
+    if len(linking) > 1:
+        # §12.4.3.1: "if a PreSharedKeyID has type resumption with usage reinit or branch,
+        # verify that it is the only such PSK"
+        fail("WEL-LINK-PSK-UNIQUE", "more than one reinit/branch PSK in the Welcome")
     for psk_id in gs.psks:
-        value = (external_psks.get(psk_id.psk_id) if psk_id.psktype == PSKType.EXTERNAL
-                 and psk_id.psk_id is not None else None)
+        value: bytes | None = None
+        if psk_id.psktype == PSKType.EXTERNAL and psk_id.psk_id is not None:
+            value = external_psks.get(psk_id.psk_id)
+        elif (psk_id.psktype == PSKType.RESUMPTION and psk_id.psk_group_id is not None
+              and psk_id.psk_epoch is not None and resumption_psks is not None):
+            value = resumption_psks.get((psk_id.psk_group_id, psk_id.psk_epoch))
         if value is None:
             fail("WEL-PSK", "the Welcome needs a PSK this client does not have")
         psks.append((psk_id, value))
@@ -90,7 +132,7 @@ def open_welcome(
     key = expand_with_label(cs, welcome_secret, b"key", b"", cs.aead.nk)
     nonce = expand_with_label(cs, welcome_secret, b"nonce", b"", cs.aead.nn)
     group_info = GroupInfo.decode(cs.aead.open(key, nonce, b"", welcome.encrypted_group_info))
-    return OpenedWelcome(gs, group_info, psk)
+    return OpenedWelcome(gs, group_info, psk, linking[0] if linking else None)
 
 
 def tree_for_join(cs: CipherSuite, group_info: GroupInfo, ratchet_tree: TreeSource
@@ -136,9 +178,39 @@ def _verified_group_info(cs: CipherSuite, group_info: GroupInfo, tree: RatchetTr
         fail("WEL-GROUPINFO-SIGNATURE", "GroupInfo signature does not verify")
 
 
+def _check_linked_group(linking: PreSharedKeyID, context: GroupContext, tree: RatchetTree,
+                        prior: PriorGroup | None, config: GroupConfig) -> None:
+    """§12.4.3.1 (and §11.2, §11.3) for a Welcome carrying a reinit or branch PSK."""
+    if context.epoch != 1:
+        fail("WEL-LINK-EPOCH", f"a reinit/branch Welcome at epoch {context.epoch}, not 1")
+    if prior is None or linking.psk_group_id != prior.group_id:  # pragma: no cover - WEL-PSK
+        fail("WEL-PSK", "the Welcome refers to a group this client was not given")
+    new_creds = [leaf.credential for _, leaf in tree.leaves()]
+
+    def present(old: Credential, among: Sequence[Credential]) -> bool:
+        return any(old == new or config.credential_successor(old, new) for new in among)
+
+    if linking.usage == ResumptionPSKUsage.REINIT:
+        r = prior.reinit
+        if r is None or linking.psk_epoch != prior.epoch:
+            fail("WEL-REINIT-MISMATCH", "the last commit of the old group had no ReInit")
+        if (context.group_id, ProtocolVersion.MLS10, context.cipher_suite,
+                context.extensions) != (r.group_id, r.version, r.cipher_suite, r.extensions):
+            fail("WEL-REINIT-MISMATCH", "the new group does not match the ReInit proposal")
+        if not all(present(old, new_creds) for old in prior.credentials):
+            fail("WEL-REINIT-MEMBERS", "a member of the old group is missing from the new one")
+    else:
+        if context.cipher_suite != prior.cipher_suite:
+            fail("WEL-BRANCH-MISMATCH", "a branch changes the cipher suite or version")
+        if not all(present(new, prior.credentials) for new in new_creds):
+            fail("WEL-BRANCH-MEMBERS", "a member of the branch was not in the old group")
+
+
 def join_from_welcome(welcome: bytes | Welcome, key_package: KeyPackageBundle,
-                      config: GroupConfig, ratchet_tree: TreeSource) -> EpochState:
-    """§12.4.3.1: the new member's state from a Welcome."""
+                      config: GroupConfig, ratchet_tree: TreeSource,
+                      prior: PriorGroup | None = None) -> EpochState:
+    """§12.4.3.1: the new member's state from a Welcome. `prior` is the group a reinit
+    or branch Welcome (§11.2, §11.3) refers to."""
     if isinstance(welcome, bytes):
         body = MLSMessage.decode(welcome).body
         if not isinstance(body, Welcome):
@@ -146,7 +218,8 @@ def join_from_welcome(welcome: bytes | Welcome, key_package: KeyPackageBundle,
         welcome = body
     kp = key_package.key_package
     cs = get_suite(kp.cipher_suite)
-    opened = open_welcome(cs, welcome, kp, key_package.init_private_key, config.external_psks)
+    opened = open_welcome(cs, welcome, kp, key_package.init_private_key, config.external_psks,
+                          prior.resumption_psks if prior is not None else None)
     gs, group_info, psk = opened.group_secrets, opened.group_info, opened.psk_secret
     context = group_info.group_context
     if context.cipher_suite != cs.id:
@@ -159,6 +232,8 @@ def join_from_welcome(welcome: bytes | Welcome, key_package: KeyPackageBundle,
     own = tree.find_leaf(lambda leaf: leaf == kp.leaf_node)
     if own is None:
         fail("WEL-OWN-LEAF", "our LeafNode is not in the tree")
+    if opened.linking_psk is not None:
+        _check_linked_group(opened.linking_psk, context, tree, prior, config)
     secrets = ks.epoch_from_joiner(cs, gs.joiner_secret, psk, context.encode())
     if not cs.verify_mac(secrets.confirmation_key, context.confirmed_transcript_hash,
                          group_info.confirmation_tag):
