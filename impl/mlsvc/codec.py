@@ -224,6 +224,20 @@ class Struct(ABC):
         return value
 
 
+def write_memoized(w: Writer, owner: object, slot: str,
+                   encode: Callable[[Writer], None]) -> None:
+    """Write what `encode` writes, computed once per (frozen) value and kept in its field
+    `slot`, which must be a non-init field defaulting to None so dataclasses.replace()
+    never carries stale bytes over."""
+    cached = getattr(owner, slot)
+    if cached is None:
+        inner = Writer()
+        encode(inner)
+        cached = bytes(inner.buf)
+        object.__setattr__(owner, slot, cached)
+    w.fixed(cached)
+
+
 def encode_opaque(data: bytes) -> bytes:
     w = Writer()
     w.opaque(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
-from mlsvc.codec import Reader, Struct, Writer
+from mlsvc.codec import Reader, Struct, Writer, write_memoized
 from mlsvc.crypto.labels import make_key_package_ref, sign_with_label, verify_with_label
 from mlsvc.crypto.suites import CipherSuite
 from mlsvc.messages.codepoints import WireFormat
@@ -44,12 +44,7 @@ class KeyPackage(Struct):
     _content: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def _write_content(self, w: Writer) -> None:
-        if self._content is None:
-            inner = Writer()
-            self._encode_content(inner)
-            object.__setattr__(self, "_content", bytes(inner.buf))
-        assert self._content is not None
-        w.fixed(self._content)
+        write_memoized(w, self, "_content", self._encode_content)
 
     def _encode_content(self, w: Writer) -> None:
         w.u16(self.version)

@@ -17,7 +17,7 @@ import struct as _struct
 from dataclasses import dataclass, field
 from typing import ClassVar, Self, cast
 
-from mlsvc.codec import Reader, Struct, Writer
+from mlsvc.codec import Reader, Struct, Writer, write_memoized
 from mlsvc.crypto.labels import sign_with_label, verify_with_label
 from mlsvc.crypto.suites import CipherSuite
 from mlsvc.errors import DecodeError, ParameterError
@@ -131,12 +131,7 @@ class LeafNode(Struct):
 
     def _write_content(self, w: Writer) -> None:
         """The fields shared by LeafNode and LeafNodeTBS (all but the signature)."""
-        if self._content is None:
-            inner = Writer()
-            self._encode_content(inner)
-            object.__setattr__(self, "_content", bytes(inner.buf))
-        assert self._content is not None
-        w.fixed(self._content)
+        write_memoized(w, self, "_content", self._encode_content)
 
     def _encode_content(self, w: Writer) -> None:
         w.opaque(self.encryption_key)
