@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from mlsvc.crypto.suites import CipherSuite, get_suite
 from mlsvc.errors import StateError
-from mlsvc.group.config import DEFAULT_LIFETIME, GroupConfig, Identity, default_capabilities
+from mlsvc.group.config import DEFAULT_LIFETIME, GroupConfig, Identity
 from mlsvc.group.epoch import (
     ProvisionalContext,
     build_welcome,
@@ -46,7 +46,7 @@ from mlsvc.group.join import (
     join_by_external_commit,
     join_from_welcome,
 )
-from mlsvc.group.key_package import KeyPackageBundle
+from mlsvc.group.key_package import KeyPackageBundle, key_package_leaf
 from mlsvc.group.proposals import (
     ResolvedProposal,
     apply_proposals,
@@ -228,12 +228,8 @@ class Group:
         group_id = group_id if group_id is not None else config.rng(cs.nh)
         if encryption_key_pair is None:
             encryption_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
-        caps = capabilities or default_capabilities(cs.id, config.supported_extensions,
-                                                    tuple(config.proposal_types))
-        leaf = LeafNode(
-            encryption_key_pair[1], identity.signature_public_key, identity.credential, caps,
-            LeafNodeSource.KEY_PACKAGE, lifetime, None, tuple(leaf_extensions),
-        ).signed(cs, identity.signature_private_key)
+        leaf = key_package_leaf(cs, identity, config, encryption_key_pair[1], capabilities,
+                                lifetime, leaf_extensions)
         validate_leaf_node(cs, leaf, LeafContext(LeafNodeSource.KEY_PACKAGE), extensions,
                            None, config)
         tree = RatchetTree.single(cs, leaf)

@@ -33,6 +33,26 @@ class KeyPackageBundle:
         return self.key_package.ref(cs)
 
 
+def key_package_leaf(
+    cs: CipherSuite,
+    identity: Identity,
+    config: GroupConfig,
+    encryption_key: bytes,
+    capabilities: Capabilities | None,
+    lifetime: Lifetime,
+    leaf_extensions: Extensions,
+) -> LeafNode:
+    """A signed LeafNode of source key_package (§7.2): a KeyPackage's leaf, and the
+    creator's leaf of a new group (§11). Capabilities default to what this client
+    supports (the suite, GroupConfig's extensions and proposal types)."""
+    caps = capabilities or default_capabilities(cs.id, config.supported_extensions,
+                                                tuple(config.proposal_types))
+    return LeafNode(
+        encryption_key, identity.signature_public_key, identity.credential, caps,
+        LeafNodeSource.KEY_PACKAGE, lifetime, None, tuple(leaf_extensions),
+    ).signed(cs, identity.signature_private_key)
+
+
 def create_key_package(
     cs: CipherSuite,
     identity: Identity,
@@ -54,12 +74,8 @@ def create_key_package(
         init_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
     if encryption_key_pair is None:
         encryption_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
-    caps = capabilities or default_capabilities(cs.id, config.supported_extensions,
-                                                tuple(config.proposal_types))
-    leaf = LeafNode(
-        encryption_key_pair[1], identity.signature_public_key, identity.credential, caps,
-        LeafNodeSource.KEY_PACKAGE, lifetime, None, tuple(leaf_extensions),
-    ).signed(cs, identity.signature_private_key)
+    leaf = key_package_leaf(cs, identity, config, encryption_key_pair[1], capabilities,
+                            lifetime, leaf_extensions)
     kp = KeyPackage(
         ProtocolVersion.MLS10, cs.id, init_key_pair[1], leaf, tuple(extensions)
     ).signed(cs, identity.signature_private_key)

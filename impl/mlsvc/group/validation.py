@@ -18,12 +18,24 @@ from mlsvc.group.config import GroupConfig
 from mlsvc.messages.codepoints import LeafNodeSource, ProposalType, ProtocolVersion
 from mlsvc.messages.extensions import Extensions, RequiredCapabilities, duplicate_types
 from mlsvc.messages.key_package import KeyPackage
-from mlsvc.messages.leaf_node import LeafNode
+from mlsvc.messages.leaf_node import Capabilities, LeafNode
 from mlsvc.tree.ratchet_tree import RatchetTree
 from mlsvc.types import LeafIndex
 
 DEFAULT_PROPOSAL_TYPES = frozenset(range(0x0001, 0x0008))
 DEFAULT_EXTENSION_TYPES = frozenset(range(0x0001, 0x0006))
+
+
+def missing_capabilities(required: RequiredCapabilities, caps: Capabilities) -> list[int]:
+    """The required extension, proposal and credential types (§11.1) that `caps` does
+    not list; default types need no listing (§7.2)."""
+    return (
+        [e for e in required.extension_types
+         if e not in caps.extensions and e not in DEFAULT_EXTENSION_TYPES]
+        + [p for p in required.proposal_types
+           if p not in caps.proposals and p not in DEFAULT_PROPOSAL_TYPES]
+        + [c for c in required.credential_types if c not in caps.credentials]
+    )
 
 
 @dataclass(frozen=True)
@@ -73,13 +85,7 @@ def validate_leaf_node(
         fail("PR-EXTENSIONS-UNIQUE", "LeafNode extensions repeat a type")
     required = RequiredCapabilities.find_in(group_extensions)
     if required is not None:
-        missing = (
-            [e for e in required.extension_types if e not in caps.extensions
-             and e not in DEFAULT_EXTENSION_TYPES]
-            + [p for p in required.proposal_types if p not in caps.proposals
-               and p not in DEFAULT_PROPOSAL_TYPES]
-            + [c for c in required.credential_types if c not in caps.credentials]
-        )
+        missing = missing_capabilities(required, caps)
         if missing:
             fail("LN-REQUIRED-CAPS", f"required capabilities not supported: {missing}")
     if leaf.lifetime is not None:
@@ -158,14 +164,7 @@ def validate_group_context_extensions(
     if required is None:
         return
     for i, leaf in tree.leaves():
-        caps = leaf.capabilities
-        missing = (
-            [e for e in required.extension_types if e not in caps.extensions
-             and e not in DEFAULT_EXTENSION_TYPES]
-            + [p for p in required.proposal_types if p not in caps.proposals
-               and p not in DEFAULT_PROPOSAL_TYPES]
-            + [c for c in required.credential_types if c not in caps.credentials]
-        )
+        missing = missing_capabilities(required, leaf.capabilities)
         if missing:
             fail("PR-GCE-SUPPORTED", f"member {i} lacks required capabilities {missing}")
 
