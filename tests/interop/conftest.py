@@ -1,5 +1,5 @@
 """Fixtures for the interop tests: the ts-mls bridge (one Node process per session)
-and a `make_peer` factory over the three engines.
+and a `make_peer` factory over the three engines (the adapters live in mlsvc.peers).
 
 A missing peer (mls_rs_uniffi not importable, no `node`, no interop/ts-mls/node_modules)
 FAILS the tests that need it, with how to install it (`make setup`). A developer without
@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from mlsvc.errors import ParameterError
-from tests.interop.bridge import Bridge, PeerError, PeerUnavailable, ts_mls_problem
-from tests.interop.peers import MlsRsPeer, OurPeer, Peer, TsMlsPeer, load_mls_rs
+from mlsvc import peers
+from mlsvc.peers import Bridge, Peer, PeerError, PeerUnavailable
 
 SKIP_ENV = "MLSVC_INTEROP_SKIP"
 INSTALL_HINT = ("install the interop peers with `make setup` (pip extra `interop`: "
@@ -38,19 +37,16 @@ def missing_peer(engine: str, problem: str) -> None:
     pytest.fail(f"interop peer {engine} is missing: {problem}; {INSTALL_HINT}", pytrace=False)
 
 
-def mls_rs_problem() -> str | None:
-    try:
-        load_mls_rs()
-    except ImportError as e:
-        return f"cannot import mls_rs_uniffi ({e})"
-    return None
+def require(engine: str) -> None:
+    """The missing-peer policy for `engine` when mlsvc.peers says it cannot run here."""
+    problem = peers.available(engine)
+    if problem is not None:
+        missing_peer(engine, problem)
 
 
 @pytest.fixture(scope="session")
 def ts_bridge() -> Iterator[Bridge]:
-    problem = ts_mls_problem()
-    if problem is not None:
-        missing_peer("ts-mls", problem)
+    require("ts-mls")
     try:
         bridge = Bridge()
         bridge.call("ping", timeout=30)
@@ -63,28 +59,22 @@ def ts_bridge() -> Iterator[Bridge]:
 
 @pytest.fixture
 def make_peer(request: pytest.FixtureRequest) -> Iterator[PeerFactory]:
-    """make_peer(engine, name, suite=1, private_handshake=False) -> Peer; every peer
+    """make_peer(engine, name, suite=1, private_handshake=False, **options) -> Peer
+    (mlsvc.peers.make_peer, with the session bridge and a per-test seed); every peer
     made is closed at the end of the test."""
     made: list[Peer] = []
     seed = request.node.nodeid.encode()
 
-    def make(engine: str, name: str, suite: int = 1, private_handshake: bool = False) -> Peer:
-        peer: Peer
-        if engine == "ours":
-            # one random stream per client made (two clients may share a name)
-            peer = OurPeer(name.encode(), suite, private_handshake=private_handshake,
-                           seed=seed + b"#" + str(len(made)).encode())
-        elif engine == "mls-rs":
-            problem = mls_rs_problem()
-            if problem is not None:
-                missing_peer("mls-rs", problem)
-            peer = MlsRsPeer(name.encode(), suite)
-        elif engine == "ts-mls":
-            bridge: Bridge = request.getfixturevalue("ts_bridge")
-            peer = TsMlsPeer(name.encode(), suite, bridge=bridge,
-                             private_handshake=private_handshake)
-        else:
-            raise ParameterError(f"unknown engine {engine}")
+    def make(engine: str, name: str, suite: int = 1, private_handshake: bool = False,
+             **options: Any) -> Peer:
+        engine = peers.canonical(engine)
+        require(engine)
+        if engine == "ts-mls":
+            options["bridge"] = request.getfixturevalue("ts_bridge")
+        # one random stream per client made (two clients may share a name)
+        options["seed"] = seed + b"#" + str(len(made)).encode()
+        peer = peers.make_peer(engine, name.encode(), suite,
+                               private_handshake=private_handshake, **options)
         made.append(peer)
         return peer
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mlsvc.errors import MLSError
-from tests.interop.peers import CommitResult, Member, Peer, Received
+from mlsvc.peers import CommitResult, Member, Peer, Received
 from tests.interop.tree_rules import rfc_unmerged_problems, ts_mls_rejects_unmerged
 
 EXPORT_LABEL = b"mlsvc interop"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mlsvc.peers import Bridge, PeerError, PeerUnavailable
+from mlsvc.peers.ts_mls import ts_mls_problem
 from tests.interop import conftest as interop
-from tests.interop.bridge import Bridge, PeerError, PeerUnavailable, ts_mls_problem
 
 
 def test_unknown_verb_is_an_error(ts_bridge: Bridge) -> None:

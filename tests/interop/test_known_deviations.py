@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from mlsvc.errors import ValidationError
-from tests.interop.bridge import PeerError
+from mlsvc.peers import PeerError
 from tests.interop.conftest import PeerFactory
 from tests.interop.harness import GroupRun
 from tests.interop.tree_rules import rfc_unmerged_problems, ts_mls_rejects_unmerged

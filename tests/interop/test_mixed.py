@@ -12,9 +12,9 @@ import itertools
 
 import pytest
 
+from mlsvc.peers import ENGINES
 from tests.interop.conftest import PeerFactory
 from tests.interop.harness import GroupRun
-from tests.interop.peers import ENGINES
 
 CASES = [pytest.param(creator, private,
                       id=f"{creator}-creates-{'private' if private else 'public'}")

@@ -13,9 +13,9 @@ import itertools
 
 import pytest
 
+from mlsvc.peers import ENGINES
 from tests.interop.conftest import PeerFactory
 from tests.interop.harness import GroupRun
-from tests.interop.peers import ENGINES
 
 PAIRS = [pytest.param(x, y, id=f"{x}-creates-{y}-joins")
          for x, y in itertools.permutations(ENGINES, 2)]

@@ -26,10 +26,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.interop.bridge import Bridge
-from tests.interop.conftest import missing_peer, mls_rs_problem
+from mlsvc.peers import ENGINES, FEATURES, Bridge, MlsRsPeer, OurPeer, Peer, TsMlsPeer
+from tests.interop.conftest import require
 from tests.interop.harness import GroupRun, KnownPeerDeviation
-from tests.interop.peers import ENGINES, FEATURES, MlsRsPeer, OurPeer, Peer, TsMlsPeer
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 MACHINE_SETTINGS = settings(
@@ -167,8 +166,6 @@ class MixedGroup(RuleBasedStateMachine):
 
 
 def test_mixed_group_state_machine(ts_bridge: Bridge) -> None:
-    problem = mls_rs_problem()
-    if problem is not None:
-        missing_peer("mls-rs", problem)
+    require("mls-rs")
     MixedGroup.bridge = ts_bridge
     run_state_machine_as_test(MixedGroup, settings=MACHINE_SETTINGS)

@@ -12,10 +12,9 @@ import pytest
 from mlsvc.errors import DecodeError, ValidationError
 from mlsvc.messages.group_info import GroupInfo
 from mlsvc.messages.mls_message import MLSMessage
-from tests.interop.bridge import PeerError
+from mlsvc.peers import Peer, PeerError, TsMlsPeer
 from tests.interop.conftest import PeerFactory
 from tests.interop.harness import GroupRun
-from tests.interop.peers import Peer, TsMlsPeer
 
 DIRECTIONS = [pytest.param("ours", "ts-mls", id="ours-creates"),
               pytest.param("ts-mls", "ours", id="ts-mls-creates")]

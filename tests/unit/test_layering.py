@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("mlsvc.group",),
     ("mlsvc.ext",),
     ("mlsvc.vc",),
-    ("mlsvc.conformance", "mlsvc.cli", "mlsvc.ds", "mlsvc"),
+    ("mlsvc.conformance", "mlsvc.cli", "mlsvc.ds", "mlsvc.peers", "mlsvc"),
 ]
 
 
