@@ -1,0 +1,238 @@
+"""A versioned binary encoding of the delivery service's state (DSState, DSStats).
+
+Written with the library's TLS codec (mlsvc.codec), so every field is length-delimited
+and decoding consumes the input exactly:
+
+    struct {
+      opaque magic[8] = "mlsvc-ds";
+      uint16 version = 1;
+      DSState state;
+      optional<DSStats> stats;
+    } DSSnapshot;
+
+Strings are UTF-8 opaque<V>; an `int | None` is optional<uint64>; dicts are vectors of
+(key, value) pairs in insertion order, so encode(decode(x)) == x and a restored DS
+delivers in the same order as the original. An unknown magic or version, or any
+malformed field, is a DecodeError.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from mlsvc.codec import Reader, Writer, decode_exact
+from mlsvc.ds.state import (
+    Consistency,
+    Delivery,
+    DeliveryKind,
+    DSState,
+    DSStats,
+    GenerationIdRecord,
+    GroupRecord,
+    KeyPackageEntry,
+)
+from mlsvc.errors import DecodeError
+
+MAGIC = b"mlsvc-ds"
+VERSION = 1
+
+T = TypeVar("T")
+
+_CONSISTENCY = {c: i for i, c in enumerate(Consistency, start=1)}
+_KIND = {k: i for i, k in enumerate(DeliveryKind, start=1)}
+
+
+def _enum_from(table: dict[T, int], value: int, what: str) -> T:
+    for k, v in table.items():
+        if v == value:
+            return k
+    raise DecodeError(f"unknown {what} {value}")
+
+
+# --- primitives -----------------------------------------------------------------------
+
+def _w_str(w: Writer, s: str) -> None:
+    w.opaque(s.encode("utf-8"))
+
+
+def _r_str(r: Reader) -> str:
+    try:
+        return r.opaque().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("a DS snapshot string is not UTF-8") from None
+
+
+def _w_opt_int(w: Writer, v: int | None) -> None:
+    w.optional_with(v, Writer.u64)
+
+
+def _r_opt_int(r: Reader) -> int | None:
+    return r.optional(Reader.u64)
+
+
+def _w_opt_str(w: Writer, v: str | None) -> None:
+    w.optional_with(v, _w_str)
+
+
+def _r_opt_str(r: Reader) -> str | None:
+    return r.optional(_r_str)
+
+
+# --- records --------------------------------------------------------------------------
+
+def _w_delivery(w: Writer, d: Delivery) -> None:
+    w.u64(d.seq)
+    w.u8(_KIND[d.kind])
+    w.opaque(d.group_id)
+    _w_opt_int(w, d.group_seq)
+    _w_opt_int(w, d.epoch)
+    _w_str(w, d.sender)
+    w.opaque(d.message)
+    _w_opt_str(w, d.on_behalf_of)
+
+
+def _r_delivery(r: Reader) -> Delivery:
+    return Delivery(r.u64(), _enum_from(_KIND, r.u8(), "delivery kind"), r.opaque(),
+                    _r_opt_int(r), _r_opt_int(r), _r_str(r), r.opaque(), _r_opt_str(r))
+
+
+def _w_group(w: Writer, g: GroupRecord) -> None:
+    w.opaque(g.group_id)
+    w.u64(g.epoch)
+    w.vector(g.members, _w_str)
+    w.vector(g.log, _w_delivery)
+    w.vector(g.commit_epochs, Writer.u64)
+
+    def info(w2: Writer, item: tuple[int, bytes]) -> None:
+        w2.u64(item[0])
+        w2.opaque(item[1])
+
+    w.vector(list(g.group_infos.items()), info)
+
+
+def _r_group(r: Reader) -> GroupRecord:
+    group_id, epoch = r.opaque(), r.u64()
+    members = r.vector(_r_str)
+    log = r.vector(_r_delivery)
+    commit_epochs = r.vector(Reader.u64)
+    infos = r.vector(lambda r2: (r2.u64(), r2.opaque()))
+    return GroupRecord(group_id, epoch, members, log, commit_epochs, dict(infos))
+
+
+def _w_gen(w: Writer, g: GenerationIdRecord) -> None:
+    w.opaque(g.group_id)
+    w.u64(g.epoch)
+    w.u8(g.ratchet_type)
+    w.opaque(g.generation_id)
+    w.u64(g.seq)
+    _w_str(w, g.sender)
+    _w_opt_str(w, g.on_behalf_of)
+
+
+def _r_gen(r: Reader) -> GenerationIdRecord:
+    return GenerationIdRecord(r.opaque(), r.u64(), r.u8(), r.opaque(), r.u64(), _r_str(r),
+                              _r_opt_str(r))
+
+
+def _w_kp(w: Writer, e: KeyPackageEntry) -> None:
+    w.opaque(e.ref)
+    w.opaque(e.key_package)
+    _w_str(w, e.owner)
+
+
+def _r_kp(r: Reader) -> KeyPackageEntry:
+    return KeyPackageEntry(r.opaque(), r.opaque(), _r_str(r))
+
+
+def _w_stats(w: Writer, s: DSStats) -> None:
+    for v in (s.accepted, s.refused, s.generation_id_collisions, s.deliveries, s.welcomes,
+              s.key_packages_uploaded, s.key_packages_fetched, s.key_packages_deleted,
+              s.group_infos_published):
+        w.u64(v)
+
+    def reason(w2: Writer, item: tuple[str, int]) -> None:
+        _w_str(w2, item[0])
+        w2.u64(item[1])
+
+    w.vector(list(s.refused_by_reason.items()), reason)
+
+
+def _r_stats(r: Reader) -> DSStats:
+    nums = [r.u64() for _ in range(9)]
+    reasons = dict(r.vector(lambda r2: (_r_str(r2), r2.u64())))
+    return DSStats(nums[0], nums[1], reasons, *nums[2:])
+
+
+# --- the snapshot ---------------------------------------------------------------------
+
+def _w_state(w: Writer, s: DSState) -> None:
+    w.u8(_CONSISTENCY[s.consistency])
+    w.u64(s.next_seq)
+    w.vector(s.clients, _w_str)
+
+    def vc(w2: Writer, item: tuple[str, list[str]]) -> None:
+        _w_str(w2, item[0])
+        w2.vector(item[1], _w_str)
+
+    w.vector(list(s.virtual_clients.items()), vc)
+    w.vector(list(s.groups.values()), _w_group)
+
+    def mailbox(w2: Writer, item: tuple[str, list[Delivery]]) -> None:
+        _w_str(w2, item[0])
+        w2.vector(item[1], _w_delivery)
+
+    w.vector(list(s.mailboxes.items()), mailbox)
+
+    def directory(w2: Writer, item: tuple[str, list[KeyPackageEntry]]) -> None:
+        _w_str(w2, item[0])
+        w2.vector(item[1], _w_kp)
+
+    w.vector(list(s.directory.items()), directory)
+
+    def handed(w2: Writer, item: tuple[bytes, str]) -> None:
+        w2.opaque(item[0])
+        _w_str(w2, item[1])
+
+    w.vector(list(s.handed_out.items()), handed)
+    w.vector(s.generation_ids, _w_gen)
+    w.vector(s.welcomes, _w_delivery)
+
+
+def _r_state(r: Reader) -> DSState:
+    consistency = _enum_from(_CONSISTENCY, r.u8(), "consistency")
+    next_seq = r.u64()
+    clients = r.vector(_r_str)
+    vcs = dict(r.vector(lambda r2: (_r_str(r2), r2.vector(_r_str))))
+    groups = {g.group_id: g for g in r.vector(_r_group)}
+    mailboxes = dict(r.vector(lambda r2: (_r_str(r2), r2.vector(_r_delivery))))
+    directory = dict(r.vector(lambda r2: (_r_str(r2), r2.vector(_r_kp))))
+    handed_out = dict(r.vector(lambda r2: (r2.opaque(), _r_str(r2))))
+    gens = r.vector(_r_gen)
+    welcomes = r.vector(_r_delivery)
+    return DSState(consistency, next_seq, clients, vcs, groups, mailboxes, directory,
+                   handed_out, gens, welcomes)
+
+
+def encode_snapshot(state: DSState, stats: DSStats | None) -> bytes:
+    """DSSnapshot: the state, and the counters unless `stats` is None."""
+    w = Writer()
+    w.fixed(MAGIC)
+    w.u16(VERSION)
+    _w_state(w, state)
+    w.optional_with(stats, _w_stats)
+    return bytes(w.buf)
+
+
+def decode_snapshot(data: bytes) -> tuple[DSState, DSStats | None]:
+    """The inverse of encode_snapshot; DecodeError for anything else."""
+
+    def read(r: Reader) -> tuple[DSState, DSStats | None]:
+        if r.fixed(len(MAGIC)) != MAGIC:
+            raise DecodeError("not a delivery service snapshot (bad magic)")
+        version = r.u16()
+        if version != VERSION:
+            raise DecodeError(f"unsupported delivery service snapshot version {version}")
+        state = _r_state(r)
+        return state, r.optional(_r_stats)
+
+    return decode_exact(data, read)
