@@ -90,6 +90,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "WEL-GROUP-ID": ("12.4.3.1", "The group_id is unique among the groups the client is "
                      "in."),
     "CM-NEW-MEMBER-COMMIT-PATH": ("12.4.3.2", "An external Commit has a path."),
+    "CM-SIBLING-EXTERNAL-INIT": ("12.4.3.2, draft-00 P17", "A sibling emulator's external "
+                                 "commit carries the ExternalInit that the derived seed "
+                                 "gives."),
     # §12.4.3.1 joining
     "WEL-NO-SECRETS": ("12.4.3.1", "The Welcome holds an EncryptedGroupSecrets for our "
                        "KeyPackage."),

@@ -6,7 +6,7 @@ import pytest
 
 from mlsvc.errors import DecodeError, StateError
 from mlsvc.group.events import ApplicationMessage, CommitApplied, ProposalReceived
-from mlsvc.group.serialize import load, save
+from mlsvc.group.serialize import FORMAT, load, save
 from tests.unit.test_group import agree, config, grow
 
 
@@ -56,4 +56,4 @@ def test_truncated_or_extended_state_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         load(data + b"\x00")
     with pytest.raises(DecodeError):
-        load(b"\x00\x02" + data[2:])
+        load((FORMAT + 1).to_bytes(2, "big") + data[2:])

@@ -254,11 +254,13 @@ class DhKem:
         eae_prk = self.labeled_extract(b"", b"eae_prk", dh)
         return self.labeled_expand(eae_prk, b"shared_secret", kem_context, self.nsecret)
 
-    def encap(self, pk_r: bytes, rng: RandomSource) -> tuple[bytes, bytes]:
+    def encap(self, pk_r: bytes, rng: RandomSource, ikm_e: bytes | None = None
+              ) -> tuple[bytes, bytes]:
         """Encap(pkR) (RFC 9180 §4.1): returns (shared_secret, enc). The ephemeral key is
         DeriveKeyPair(rng(Nsk)), RFC 9180's GenerateKeyPair as its test vectors use it
-        (ikmE), so known answers can be checked."""
-        sk_e = self._derive_private(rng(self.nsk))
+        (ikmE), so known answers can be checked; or DeriveKeyPair(ikm_e) when the caller
+        chooses it (a virtual client's external commit, DRAFT-00-PROFILE P17)."""
+        sk_e = self._derive_private(rng(self.nsk) if ikm_e is None else ikm_e)
         enc = _public_bytes(sk_e)
         dh = self._dh(sk_e, pk_r)
         return self._extract_and_expand(dh, enc + pk_r), enc
@@ -350,11 +352,13 @@ class HpkeSuite:
         return self._labeled_expand(secret, b"exp", context, self.kdf.nh)
 
     def export_sender(
-        self, pk_r: bytes, info: bytes, exporter_context: bytes, length: int, rng: RandomSource
+        self, pk_r: bytes, info: bytes, exporter_context: bytes, length: int, rng: RandomSource,
+        ikm_e: bytes | None = None,
     ) -> tuple[bytes, bytes]:
         """SetupBaseS(pkR, info) then Context.Export(exporter_context, L) (RFC 9180
-        §5.1.1, §5.3); the native API has no exporter. Returns (enc, exported value)."""
-        shared_secret, enc = self.kem.encap(pk_r, rng)
+        §5.1.1, §5.3); the native API has no exporter. Returns (enc, exported value).
+        `ikm_e`: see `encap`."""
+        shared_secret, enc = self.kem.encap(pk_r, rng, ikm_e)
         exporter = self._exporter_secret(shared_secret, info)
         return enc, self._labeled_expand(exporter, b"sec", exporter_context, length)
 

@@ -15,6 +15,10 @@ class ApplicationMessage:
     data: bytes
     authenticated_data: bytes
     generation: int
+    # from the sender data and the secret tree: what an emulator needs to recover the
+    # sending emulator from a reuse guard (draft-ietf-mls-virtual-clients-00 §5.8, Q5)
+    reuse_guard: bytes = b""
+    key_schedule_nonce: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from mlsvc.group.join import (
     ExternalJoinOptions,
     PriorGroup,
     TreeSource,
+    follow_external_commit,
     join_by_external_commit,
     join_from_welcome,
 )
@@ -54,6 +55,7 @@ from mlsvc.group.proposals import (
     check_psk_id,
 )
 from mlsvc.group.receive import (
+    SiblingCommitKeys,
     SiblingKeySource,
     receive_commit,
     receive_proposal,
@@ -115,6 +117,7 @@ from mlsvc.schedule.transcript import (
     interim_transcript_hash,
 )
 from mlsvc.tree.ratchet_tree import RatchetTree
+from mlsvc.tree.secret_tree import RatchetType
 from mlsvc.tree.treekem import (
     TreePrivateKeys,
     create_update_path,
@@ -257,6 +260,7 @@ class Group:
         confirmation_tag: bytes | None = None,
         signed: AuthenticatedContent | None = None,
         reuse_guard: ReuseGuardSource | None = None,
+        retain_key: bool = False,
     ) -> tuple[bytes, AuthenticatedContent]:
         s = self._state
         ac = signed or sign_content(s.cs, s.identity.signature_private_key, wire_format,
@@ -266,7 +270,7 @@ class Group:
             return MLSMessage(body).encode(), ac
         priv = protect_private(s.cs, ac, s.secret_tree, s.secrets.sender_data_secret,
                                self.config.rng, padding=self.config.padding,
-                               reuse_guard=reuse_guard)
+                               reuse_guard=reuse_guard, retain_key=retain_key)
         return MLSMessage(priv).encode(), ac
 
     def _framed(self, content: Proposal | Commit | bytes, authenticated_data: bytes
@@ -279,9 +283,11 @@ class Group:
 
     def encrypt(
         self, data: bytes, authenticated_data: bytes = b"", *,
-        reuse_guard: ReuseGuardSource | None = None,
+        reuse_guard: ReuseGuardSource | None = None, retain_key: bool = False,
     ) -> bytes:
-        """An application message as a PrivateMessage (§6.3)."""
+        """An application message as a PrivateMessage (§6.3). `retain_key` keeps the
+        generation's key until `release_sent_key` (emulators sharing a leaf may need to
+        read a sibling's message on the same generation, draft-00 §5.9)."""
         self._require_active()
         if self._pending is not None:
             raise StateError("a commit is pending: merge or clear it before sending")
@@ -290,8 +296,14 @@ class Group:
             # an epoch MUST send a Commit message before sending application data."
             raise StateError("proposals of this epoch are pending: commit them first")
         msg, _ = self._send(self._framed(data, authenticated_data),
-                            WireFormat.MLS_PRIVATE_MESSAGE, reuse_guard=reuse_guard)
+                            WireFormat.MLS_PRIVATE_MESSAGE, reuse_guard=reuse_guard,
+                            retain_key=retain_key)
         return msg
+
+    def release_sent_key(self, generation: int) -> bool:
+        """Delete the retained key of an application generation we sent (§9.2)."""
+        return self._state.secret_tree.release_key(self.own_leaf, RatchetType.APPLICATION,
+                                                   generation)
 
     # --- proposals (§12.1) ---------------------------------------------------------------
 
@@ -334,7 +346,9 @@ class Group:
         node, priv = leaf
         s.pending_update_keys[node.encryption_key] = priv
         if identity is not None:
-            s.identity = identity
+            # the new signature key signs only once the Update is committed (§12.1.2):
+            # until then the tree still holds the old one
+            s.pending_update_identities[node.encryption_key] = identity
         return self._propose(Update(node), authenticated_data)
 
     def propose_external_psk(self, psk_id: bytes, authenticated_data: bytes = b"") -> bytes:
@@ -534,11 +548,15 @@ class Group:
             raise StateError(f"no epoch secret {label!r} in this epoch (taken or not kept)")
         return value
 
-    def remember_leaf_key(self, private_key: bytes) -> None:
+    def remember_leaf_key(self, private_key: bytes, identity: Identity | None = None) -> None:
         """Hold the HPKE private key of a leaf an Update may install for our leaf (a
-        sibling emulator's Update for the shared leaf, draft-00 §5.4)."""
+        sibling emulator's Update for the shared leaf, draft-00 §5.4), and the identity
+        whose signature key that Update carries, adopted if the Update is committed."""
         s = self._state
-        s.pending_update_keys[s.cs.kem.public_key(private_key)] = private_key
+        public = s.cs.kem.public_key(private_key)
+        s.pending_update_keys[public] = private_key
+        if identity is not None:
+            s.pending_update_identities[public] = identity
 
     def clear_pending_commit(self) -> None:
         """Drop our pending commit (the DS rejected it, or another commit won)."""
@@ -656,17 +674,42 @@ class Group:
         capabilities: Capabilities | None = None,
         leaf_extensions: Extensions = (),
         authenticated_data: bytes = b"",
+        external_init_seed: bytes | None = None,
     ) -> tuple[Group, bytes]:
         """Join by external commit (§12.4.3.2); returns the new member's group (already
         in the new epoch) and the commit to send. Discard the group if the delivery
-        service rejects the commit."""
+        service rejects the commit. `external_init_seed` fixes the ExternalInit's
+        ephemeral key (DeriveKeyPair(seed)) so that sibling emulators can follow the
+        commit (`follow_external_join`; DRAFT-00-PROFILE P17)."""
         config = config or GroupConfig()
         options = ExternalJoinOptions(remove_prior, tuple(external_psk_ids),
                                       encryption_key_pair, path_secret, capabilities,
-                                      tuple(leaf_extensions), authenticated_data)
+                                      tuple(leaf_extensions), authenticated_data,
+                                      external_init_seed)
         state, message = join_by_external_commit(group_info, identity, config, ratchet_tree,
                                                  options)
         return cls(state, config), message
+
+    @classmethod
+    def follow_external_join(
+        cls,
+        group_info: bytes | GroupInfo,
+        commit: bytes,
+        identity: Identity,
+        keys: SiblingCommitKeys,
+        external_init_seed: bytes,
+        config: GroupConfig | None = None,
+        *,
+        ratchet_tree: TreeSource = None,
+    ) -> Group:
+        """The group a sibling emulator joined by `commit` (an external commit into the
+        epoch of `group_info`), rebuilt from the keys this emulator derived for the same
+        operation: the same epoch as the joiner's (mlsvc.group.join.follow_external_commit)."""
+        config = config or GroupConfig()
+        state = follow_external_commit(group_info, commit, identity, keys.path_secret,
+                                       keys.leaf_private_key, external_init_seed, config,
+                                       ratchet_tree)
+        return cls(state, config)
 
     # --- receiving (§12.4.2, §6) ----------------------------------------------------------
 
@@ -713,7 +756,9 @@ class Group:
             # a PublicMessage never gets here: unprotect_public refuses application data
             assert isinstance(fc.content, bytes) and verified.sender_data is not None
             return ApplicationMessage(fc.sender.leaf_index, fc.content, fc.authenticated_data,
-                                      verified.sender_data.generation)
+                                      verified.sender_data.generation,
+                                      verified.sender_data.reuse_guard,
+                                      verified.key_schedule_nonce or b"")
         if fc.content_type == ContentType.PROPOSAL:
             return receive_proposal(s, self.config, verified)
         if (fc.sender.sender_type == SenderType.MEMBER and fc.sender.leaf_index == s.own_leaf

@@ -28,6 +28,7 @@ from mlsvc.messages.codepoints import (
     ProtocolVersion,
     PSKType,
     ResumptionPSKUsage,
+    SenderType,
     WireFormat,
 )
 from mlsvc.messages.commit import Commit
@@ -37,6 +38,7 @@ from mlsvc.messages.framing import (
     AuthenticatedContent,
     FramedContent,
     FramedContentAuthData,
+    PublicMessage,
     Sender,
 )
 from mlsvc.messages.group_info import GroupContext, GroupInfo
@@ -51,7 +53,7 @@ from mlsvc.messages.proposals import (
     ReInit,
     Remove,
 )
-from mlsvc.messages.protection import protect_public
+from mlsvc.messages.protection import protect_public, unprotect_public, verify_signature
 from mlsvc.messages.welcome import GroupSecrets, Welcome
 from mlsvc.schedule import key_schedule as ks
 from mlsvc.schedule.psk import psk_secret as compute_psk_secret
@@ -59,7 +61,13 @@ from mlsvc.schedule.transcript import interim_transcript_hash
 from mlsvc.tree import math as tm
 from mlsvc.tree.ratchet_tree import RatchetTree
 from mlsvc.tree.secret_tree import SecretTree
-from mlsvc.tree.treekem import TreePrivateKeys, apply_path_secret, create_update_path
+from mlsvc.tree.treekem import (
+    TreePrivateKeys,
+    apply_own_update_path,
+    apply_path_secret,
+    check_path_keys_unused,
+    create_update_path,
+)
 from mlsvc.types import LeafIndex
 
 TreeSource = Sequence[Node | None] | RatchetTree | None
@@ -265,13 +273,17 @@ class ExternalJoinOptions:
     capabilities: Capabilities | None = None
     leaf_extensions: Extensions = ()
     authenticated_data: bytes = b""
+    # DeriveKeyPair input of the ExternalInit encapsulation's ephemeral key (a virtual
+    # client derives it, DRAFT-00-PROFILE P17); None: drawn from config.rng
+    external_init_seed: bytes | None = None
 
 
-def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
-                            config: GroupConfig, ratchet_tree: TreeSource,
-                            options: ExternalJoinOptions) -> tuple[EpochState, bytes]:
-    """§12.4.3.2: an external commit into the epoch the GroupInfo describes; returns the
-    joiner's state in the new epoch and the commit (an MLSMessage) to send."""
+def _group_info_state(group_info: bytes | GroupInfo, config: GroupConfig,
+                      ratchet_tree: TreeSource
+                      ) -> tuple[GroupInfo, CipherSuite, RatchetTree, bytes]:
+    """A published GroupInfo checked as an external joiner must (§12.4.3.2): its tree
+    valid and matching, its signature verified; returns it with its suite, tree and
+    external_pub."""
     if isinstance(group_info, bytes):
         body = MLSMessage.decode(group_info).body
         if not isinstance(body, GroupInfo):
@@ -285,14 +297,14 @@ def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
     ext_pub = ExternalPub.find_in(group_info.extensions)
     if ext_pub is None:
         fail("GI-EXTERNAL-PUB", "GroupInfo has no external_pub extension")
-    kem_output, init_secret = ks.external_init_for_joiner(cs, ext_pub.external_pub, config.rng)
-    proposals: list[Proposal] = [ExternalInit(kem_output)]
-    if options.remove_prior is not None:
-        proposals.append(Remove(options.remove_prior))
-    proposals.extend(PreSharedKey(PreSharedKeyID.external(i, config.rng(cs.nh)))
-                     for i in options.external_psk_ids)
-    # The epoch the GroupInfo describes, as far as a non-member knows it.
-    outside = EpochState(
+    return group_info, cs, tree, ext_pub.external_pub
+
+
+def _outside_state(cs: CipherSuite, group_info: GroupInfo, tree: RatchetTree,
+                   identity: Identity, init_secret: bytes) -> EpochState:
+    """The epoch a GroupInfo describes, as far as a non-member knows it."""
+    context = group_info.group_context
+    return EpochState(
         cs, context, tree, TreePrivateKeys(LeafIndex(0), b"", {}), identity,
         interim_transcript_hash(cs, context.confirmed_transcript_hash,
                                 group_info.confirmation_tag),
@@ -300,6 +312,23 @@ def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
         EpochKeys(b"", b"", b"", b"", b"", b"", b"", init_secret),
         SecretTree(cs, bytes(cs.nh), tree.leaf_count),
     )
+
+
+def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
+                            config: GroupConfig, ratchet_tree: TreeSource,
+                            options: ExternalJoinOptions) -> tuple[EpochState, bytes]:
+    """§12.4.3.2: an external commit into the epoch the GroupInfo describes; returns the
+    joiner's state in the new epoch and the commit (an MLSMessage) to send."""
+    group_info, cs, tree, external_pub = _group_info_state(group_info, config, ratchet_tree)
+    context = group_info.group_context
+    kem_output, init_secret = ks.external_init_for_joiner(cs, external_pub, config.rng,
+                                                          options.external_init_seed)
+    proposals: list[Proposal] = [ExternalInit(kem_output)]
+    if options.remove_prior is not None:
+        proposals.append(Remove(options.remove_prior))
+    proposals.extend(PreSharedKey(PreSharedKeyID.external(i, config.rng(cs.nh)))
+                     for i in options.external_psk_ids)
+    outside = _outside_state(cs, group_info, tree, identity, init_secret)
     resolved = [ResolvedProposal(p, Sender.new_member_commit()) for p in proposals]
     applied = apply_proposals(cs, tree, context.group_id, context.extensions, resolved,
                               None, config, external=True)
@@ -326,3 +355,62 @@ def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
     ac = AuthenticatedContent(wire, content, FramedContentAuthData(
         signature, staged.state.confirmation_tag))
     return staged.state, MLSMessage(protect_public(cs, ac, None, context)).encode()
+
+
+def follow_external_commit(group_info: bytes | GroupInfo, commit_message: bytes,
+                           identity: Identity, path_secret: bytes, leaf_private_key: bytes,
+                           external_init_seed: bytes, config: GroupConfig,
+                           ratchet_tree: TreeSource = None) -> EpochState:
+    """The state a sibling emulator's external commit leads to (virtual clients,
+    draft-ietf-mls-virtual-clients-00 §5.5 with DRAFT-00-PROFILE P17): from the
+    GroupInfo the sibling joined with, its commit, and the keys this emulator derived
+    for the same operation (identity, first path secret, leaf key, ExternalInit seed).
+    Nothing is decrypted: the ExternalInit must be the encapsulation the seed gives
+    (CM-SIBLING-EXTERNAL-INIT), every path key must derive from the path secret
+    (TREEKEM-PUBKEY-MISMATCH), the signature and confirmation tag must verify. The
+    joiner's state and this one are then the same epoch."""
+    group_info, cs, tree, external_pub = _group_info_state(group_info, config, ratchet_tree)
+    context = group_info.group_context
+    kem_output, init_secret = ks.external_init_for_joiner(cs, external_pub, config.rng,
+                                                          external_init_seed)
+    body = MLSMessage.decode(commit_message).body
+    if not isinstance(body, PublicMessage):
+        raise DecodeError("an external commit is a PublicMessage (§12.4.3.2)")
+    fc = body.content
+    commit = fc.content
+    if (fc.sender.sender_type != SenderType.NEW_MEMBER_COMMIT or not isinstance(commit, Commit)
+            or commit.path is None):
+        fail("CM-NEW-MEMBER-COMMIT-PATH", "not an external commit with a path")
+    if fc.group_id != context.group_id or fc.epoch != context.epoch:
+        fail("MSG-GROUP", "the external commit is not for the GroupInfo's epoch")
+    proposals = [p for p in commit.proposals if isinstance(p, Proposal)]
+    if len(proposals) != len(commit.proposals):
+        fail("EC-NO-REFERENCES", "external commit with a proposal reference")
+    inits = [p for p in proposals if isinstance(p, ExternalInit)]
+    if len(inits) != 1 or inits[0].kem_output != kem_output:
+        fail("CM-SIBLING-EXTERNAL-INIT",
+             "the ExternalInit is not the encapsulation the derived seed gives")
+    leaf = commit.path.leaf_node
+    unverified = unprotect_public(cs, body, b"", context)
+    verified = verify_signature(cs, unverified, leaf.signature_key, context)
+    if identity.signature_public_key != leaf.signature_key:
+        fail("TREEKEM-PUBKEY-MISMATCH", "the derived signature key is not the leaf's")
+    outside = _outside_state(cs, group_info, tree, identity, init_secret)
+    resolved = [ResolvedProposal(p, Sender.new_member_commit()) for p in proposals]
+    applied = apply_proposals(cs, tree, context.group_id, context.extensions, resolved,
+                              None, config, external=True)
+    new_tree = applied.tree
+    check_path_keys_unused(new_tree, commit.path)
+    own = new_tree.add_leaf(leaf)
+    validate_leaf_node(cs, leaf, LeafContext(LeafNodeSource.COMMIT, context.group_id, own),
+                       applied.extensions, None, config, check_lifetime=False)
+    commit_secret, keys = apply_own_update_path(cs, new_tree, own, commit.path, path_secret,
+                                                leaf_private_key)
+    ac = verified.content
+    staged = stage_commit(outside, config, applied, new_tree, keys, identity, commit_secret,
+                          init_secret, ac.wire_format, fc, ac.auth.signature, {})
+    if ac.auth.confirmation_tag is None or not cs.verify_mac(
+            staged.state.secrets.confirmation_key,
+            staged.state.context.confirmed_transcript_hash, ac.auth.confirmation_tag):
+        fail("CM-CONFIRMATION-TAG", "confirmation tag does not verify")
+    return staged.state

@@ -226,7 +226,7 @@ def receive_commit(s: EpochState, config: GroupConfig, verified: VerifiedContent
                               tuple(i for i, _ in applied.added), tuple(applied.removed),
                               fc.authenticated_data, removed_self=True)
         return ReceivedCommit(None, event)
-    identity = s.identity
+    identity = adopted_identity(s, applied, tree)
     if sibling_keys is not None and sibling_keys.identity is not None:
         identity = sibling_keys.identity
     staged = stage_commit(s, config, applied, tree, keys, identity, commit_secret,
@@ -257,3 +257,14 @@ def adopt_update_keys(s: EpochState, keys: TreePrivateKeys, applied: AppliedProp
     new = keys.copy()
     new.leaf_private_key = priv
     return new
+
+
+def adopted_identity(s: EpochState, applied: AppliedProposals, tree: RatchetTree) -> Identity:
+    """Our identity in the next epoch: the one our committed Update carries, if another
+    member committed an Update of our leaf that changed the signature key (§12.1.2)."""
+    if s.own_leaf not in applied.updated:
+        return s.identity
+    leaf = tree.leaf(s.own_leaf)
+    if leaf is None:  # pragma: no cover
+        return s.identity
+    return s.pending_update_identities.get(leaf.encryption_key, s.identity)

@@ -5,7 +5,7 @@ The format is this library's own, written in the TLS presentation language of
 RFC 9420 §2.1 so it reuses the wire codecs and is exactly consumed on load:
 
     struct {
-        uint16 format = 1;
+        uint16 format = 2;
         GroupContext context;
         optional<Node> ratchet_tree<V>;            // RFC 9420 §12.4.3.3 encoding
         uint32 own_leaf;  opaque leaf_private_key<V>;
@@ -19,6 +19,8 @@ RFC 9420 §2.1 so it reuses the wire codecs and is exactly consumed on load:
         ResumptionPSK resumption_psks<V>;
                               // { opaque group_id<V>; uint64 epoch; opaque psk<V>; }
         KeyPair pending_update_keys<V>;            // { opaque public<V>; opaque private<V>; }
+        PendingIdentity pending_update_identities<V>;
+                  // { opaque public<V>; Credential; opaque private<V>; opaque public<V>; }
         uint8 active;  optional<ReInit> reinit;
     } SavedGroup;
 
@@ -45,7 +47,7 @@ from mlsvc.tree.secret_tree import HashRatchet, SecretTree, SecretTreeState
 from mlsvc.tree.treekem import TreePrivateKeys
 from mlsvc.types import LeafIndex, NodeIndex
 
-FORMAT = 1
+FORMAT = 2
 
 
 def _write_u32_opaque(w: Writer, item: tuple[int, bytes]) -> None:
@@ -151,6 +153,16 @@ def save(group: Group) -> bytes:
     w.vector(list(s.proposals.items()), proposal)
     w.vector(list(s.resumption_psks.items()), _write_resumption_psk)
     w.vector(sorted(s.pending_update_keys.items()), _write_opaque_pair)
+
+    def pending_identity(w: Writer, item: tuple[bytes, Identity]) -> None:
+        key, ident = item
+        w.opaque(key)
+        ident.credential.write(w)
+        w.opaque(ident.signature_private_key)
+        w.opaque(ident.signature_public_key)
+
+    w.vector(sorted(s.pending_update_identities.items(), key=lambda kv: kv[0]),
+             pending_identity)
     w.u8(1 if group.active else 0)
     w.optional(group.reinit)
     return w.bytes()
@@ -186,6 +198,11 @@ def load(data: bytes, config: GroupConfig | None = None) -> Group:
     proposals = dict(r.vector(proposal))
     psks = dict(r.vector(_read_resumption_psk))
     pending = dict(r.vector(_read_opaque_pair))
+
+    def pending_identity(r: Reader) -> tuple[bytes, Identity]:
+        return r.opaque(), Identity(Credential.read(r), r.opaque(), r.opaque())
+
+    pending_identities = dict(r.vector(pending_identity))
     active = r.bool()
     reinit = r.optional(ReInit.read)
     r.finish()
@@ -193,7 +210,7 @@ def load(data: bytes, config: GroupConfig | None = None) -> Group:
         raise DecodeError("saved own leaf is not in the saved tree")
     state = EpochState(cs, context, tree, TreePrivateKeys(own, leaf_priv, path_keys), identity,
                        interim, tag, secrets, SecretTree.from_state(cs, st), proposals, psks,
-                       pending)
+                       pending, pending_identities)
     group = Group(state, config)
     group.active = active
     group.reinit = reinit

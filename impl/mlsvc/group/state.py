@@ -64,6 +64,9 @@ class EpochState:
     resumption_psks: dict[tuple[bytes, int], bytes] = field(default_factory=dict)
     # HPKE key pairs of our own Update proposals not yet committed: public -> private
     pending_update_keys: dict[bytes, bytes] = field(default_factory=dict)
+    # the identity (signature key) an Update carries, by the Update's encryption key:
+    # adopted only when that Update is committed (§12.1.2), never before
+    pending_update_identities: dict[bytes, Identity] = field(default_factory=dict)
 
     @property
     def own_leaf(self) -> LeafIndex:

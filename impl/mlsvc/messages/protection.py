@@ -63,6 +63,9 @@ class UnverifiedContent:
 
     content: AuthenticatedContent
     sender_data: SenderData | None = None  # present for PrivateMessage
+    # the secret tree's nonce for (sender, ratchet, generation) before the reuse-guard
+    # XOR (PrivateMessage only): draft-ietf-mls-virtual-clients-00 §5.8 / Q5 needs it
+    key_schedule_nonce: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class VerifiedContent:
 
     content: AuthenticatedContent
     sender_data: SenderData | None = None
+    key_schedule_nonce: bytes | None = None
 
 
 def ratchet_type_for(content_type: ContentType) -> RatchetType:
@@ -113,7 +117,7 @@ def verify_signature(
         context = None
     if not ac.verify(cs, signature_key, context):
         raise CryptoError("FramedContent signature does not verify")
-    return VerifiedContent(ac, unverified.sender_data)
+    return VerifiedContent(ac, unverified.sender_data, unverified.key_schedule_nonce)
 
 
 # --- PublicMessage (§6.2) ---------------------------------------------------------------
@@ -180,8 +184,10 @@ def protect_private(
     *,
     padding: int = 0,
     reuse_guard: ReuseGuardSource | None = None,
+    retain_key: bool = False,
 ) -> PrivateMessage:
-    """§6.3: encrypt `content` (signed for the private wire format, member sender)."""
+    """§6.3: encrypt `content` (signed for the private wire format, member sender).
+    `retain_key`: keep the generation's key (SecretTree.next_key)."""
     fc = content.content
     if content.wire_format != WireFormat.MLS_PRIVATE_MESSAGE:
         raise ParameterError("content was signed for another wire format")
@@ -189,7 +195,8 @@ def protect_private(
         raise ParameterError("only members send PrivateMessages (§6.3)")
     leaf = fc.sender.leaf_index
     content_type = fc.content_type
-    generation, key, nonce = secret_tree.next_key(leaf, ratchet_type_for(content_type))
+    generation, key, nonce = secret_tree.next_key(leaf, ratchet_type_for(content_type),
+                                                  retain=retain_key)
     guard = rng(REUSE_GUARD_LENGTH) if reuse_guard is None else reuse_guard(nonce, generation)
     if len(guard) != REUSE_GUARD_LENGTH:
         raise ParameterError(f"reuse guard must be {REUSE_GUARD_LENGTH} bytes")
@@ -247,7 +254,7 @@ def unprotect_private(
     fc = FramedContent(message.group_id, message.epoch, Sender.member(leaf),
                        message.authenticated_data, pmc.content)
     ac = AuthenticatedContent(WireFormat.MLS_PRIVATE_MESSAGE, fc, pmc.auth)
-    return UnverifiedContent(ac, sender_data)
+    return UnverifiedContent(ac, sender_data, nonce)
 
 
 def consume_private_key(secret_tree: SecretTree, verified: VerifiedContent) -> None:

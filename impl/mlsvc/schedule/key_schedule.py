@@ -152,12 +152,15 @@ def external_key_pair(cs: CipherSuite, external_secret: bytes) -> tuple[bytes, b
 
 
 def external_init_for_joiner(
-    cs: CipherSuite, external_pub: bytes, rng: RandomSource
+    cs: CipherSuite, external_pub: bytes, rng: RandomSource, ikm_e: bytes | None = None
 ) -> tuple[bytes, bytes]:
     """§8.3, the external joiner: kem_output, context = SetupBaseS(external_pub, "");
     init_secret = context.export("MLS 1.0 external init secret", KDF.Nh).
-    Returns (kem_output, init_secret); kem_output goes in the ExternalInit proposal."""
-    return cs.hpke.export_sender(external_pub, b"", EXTERNAL_INIT_EXPORT_LABEL, cs.nh, rng)
+    Returns (kem_output, init_secret); kem_output goes in the ExternalInit proposal.
+    `ikm_e` fixes the encapsulation's ephemeral key (DeriveKeyPair(ikm_e)) instead of
+    drawing it from `rng`."""
+    return cs.hpke.export_sender(external_pub, b"", EXTERNAL_INIT_EXPORT_LABEL, cs.nh, rng,
+                                 ikm_e)
 
 
 def external_init_for_member(cs: CipherSuite, external_priv: bytes, kem_output: bytes) -> bytes:

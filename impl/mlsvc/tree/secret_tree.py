@@ -198,16 +198,28 @@ class SecretTree:
                                             cs.nh)
         ratchet.generation += 1
 
-    def next_key(self, leaf: LeafIndex, rtype: RatchetType) -> tuple[int, bytes, bytes]:
+    def next_key(self, leaf: LeafIndex, rtype: RatchetType, *, retain: bool = False
+                 ) -> tuple[int, bytes, bytes]:
         """For sending (§9.1): (generation, key, nonce) of the next unused generation
-        of our own ratchet, which moves past it (the key is not kept, §9.2)."""
+        of our own ratchet, which moves past it (the key is not kept, §9.2). With
+        `retain` the key stays retained like a skipped one, so that a message another
+        sender of the same leaf sent on that generation can still be read (virtual
+        clients: emulators share a leaf, draft-00 §5.9, DRAFT-00-PROFILE P20), until
+        `consume_key` or `release_key` deletes it."""
         ratchet = self._ratchet(leaf, rtype)
         generation = ratchet.generation
         if generation > MAX_GENERATION:
             raise StateError("sender ratchet exhausted (generation is a uint32)")
         key, nonce = self._key_nonce(ratchet.secret, generation)
         self._step(ratchet)
+        if retain:
+            ratchet.retained[generation] = (key, nonce)
         return generation, key, nonce
+
+    def release_key(self, leaf: LeafIndex, rtype: RatchetType, generation: int) -> bool:
+        """Delete a retained key if it is still held (§9.2); whether it was."""
+        ratchet = self._ratchet(leaf, rtype)
+        return ratchet.retained.pop(generation, None) is not None
 
     def peek_key(
         self, leaf: LeafIndex, rtype: RatchetType, generation: int
