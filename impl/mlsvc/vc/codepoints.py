@@ -9,8 +9,11 @@ and nowhere in the protocol code. Labels are given without the "MLS 1.0 " prefix
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
+
+from mlsvc.errors import ParameterError
 
 # --- §5.8 Reuse Guard (P8, Q5) -------------------------------------------------------
 
@@ -56,3 +59,68 @@ class RatchetType(IntEnum):
 
 PRIVATE_MESSAGE_CONTEXT_LENGTH: Final = 5
 """Q4/P11: struct { uint32 generation; RatchetType ratchet_type; } is 5 bytes."""
+
+# --- §5.2 Generating virtual client secrets (P2, P3, P4, P7, P17) --------------------
+
+
+@dataclass(frozen=True)
+class VCCodePoints:
+    """The component IDs of draft-00 §9 (values TBD there): private-use defaults of
+    profile P7, configurable per deployment (the profile's "Conventions for code
+    points"). `derivation_info` is also the SafeExportSecret component ID (§5.2)."""
+
+    derivation_info: int = 0x8001  # P7: DerivationInfoComponent (LN) and SafeExportSecret
+    virtual_client_action: int = 0x8002  # P7: VirtualClientAction (SafeAAD item)
+    new_emulator_client_state: int = 0x8003  # P7, P13: NewEmulatorClientState (GroupInfo)
+
+    def __post_init__(self) -> None:
+        values = (self.derivation_info, self.virtual_client_action,
+                  self.new_emulator_client_state)
+        for value in values:
+            if not 0 < value <= 0xFFFF:
+                raise ParameterError(f"component ID {value} is not a non-zero uint16 (P1)")
+        if len(set(values)) != len(values):
+            raise ParameterError("the three virtual-client components need distinct IDs")
+
+
+DEFAULT_VC_CODEPOINTS: Final = VCCodePoints()
+
+EPOCH_ID_LABEL: Final = b"Epoch ID"
+BASE_SECRET_LABEL: Final = b"Base Secret"
+EPOCH_ENCRYPTION_KEY_LABEL: Final = b"Encryption Key"
+GENERATION_ID_SECRET_LABEL: Final = b"Generation ID Secret"
+"""§5.2: the four DeriveSecret(emulator_epoch_secret, label) outputs."""
+
+SIGNATURE_KEY_LABEL: Final = b"Signature Key"
+ENCRYPTION_KEY_LABEL: Final = b"Encryption Key"
+INIT_KEY_LABEL: Final = b"Init Key"
+PATH_GENERATION_LABEL: Final = b"Path Generation"
+"""§5.2 with P4: the four DeriveSecret(operation_secret, label) sub-secrets."""
+
+EXTERNAL_INIT_LABEL: Final = b"External Init"
+"""P17: the ExternalInit KEM seed = DeriveSecret(operation_secret, "External Init")."""
+
+PPRF_DEPTH: Final = 32
+"""§5.2 / P2: the virtual clients' PPRF has 2^32 leaves."""
+
+PPRF_INPUT_BYTES: Final = 4
+"""P3: the PPRF leaf is the first 4 bytes of pprf_input, big-endian."""
+
+DERIVATION_INFO_KEY_LABEL: Final = b"key"
+DERIVATION_INFO_NONCE_LABEL: Final = b"nonce"
+"""P6: key/nonce = ExpandWithLabel(epoch_encryption_key, "key"/"nonce", encryption_key,
+AEAD.Nk/Nn)."""
+
+RETAINED_EPOCHS: Final = 1
+"""P19: an emulator keeps the derivation secrets of the last R + 1 emulation epochs
+(default R = 1)."""
+
+EVENTUAL_SENT_KEY_WINDOW: Final = 16
+"""P20 (eventual mode): sent generations' keys are kept for W = 16 generations."""
+
+
+class ActionType(IntEnum):
+    """§5.5 / P15: enum { reserved(0), key_package_upload(1), external_join(2), (255) }."""
+
+    KEY_PACKAGE_UPLOAD = 1
+    EXTERNAL_JOIN = 2

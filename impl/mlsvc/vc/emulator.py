@@ -1,0 +1,788 @@
+"""One emulator client of a virtual client (draft-ietf-mls-virtual-clients-00 §5), sans-IO.
+
+Theory of operation. An `Emulator` holds its membership of the emulation group (an
+ordinary `Group` with SafeAAD on, P7), the secrets of the emulation epochs it keeps
+(`EpochStore`, §5.2, P19), its view of every higher-level group the virtual client is
+in (one `Group` per group, all sharing the virtual client's leaf), and the KeyPackages
+the virtual client has announced. Its methods carry the model's transition names
+(model/mlsvc_model: create_key_packages, welcome, vc_commit, vc_update, external_join,
+send_private_message, deliver) and return `Outgoing` messages; the caller hands them to
+the delivery service and reports the verdict with `accepted` or `refused`. Nothing
+leaves the emulator in a state that depends on a verdict it has not heard:
+
+- P22: an action that needs the emulation group's agreement (KeyPackageUpload,
+  ExternalJoin) is a Commit there first; its second step (uploading the KeyPackages,
+  the external commit) is produced only by `accepted`.
+- The deriving emulator punctures its PPRF leaf as soon as it derives (P3); a refused
+  attempt's keys are never used again (a retry derives anew).
+- Receivers derive in two phases (`plan_rederivation`, then `commit_derivation` once the
+  message is accepted by the engine), so a rejected message changes nothing.
+- P20: in the strong mode every PrivateMessage carries its generation ID and keeps its
+  key until the DS's verdict (refused: the key stays so the sibling's winning message
+  on that generation can be read); in the eventual mode sent keys stay for W
+  generations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from mlsvc.checks import fail
+from mlsvc.crypto.hpke import RandomSource
+from mlsvc.crypto.suites import CipherSuite, get_suite
+from mlsvc.errors import StateError, ValidationError
+from mlsvc.ext.codepoints import DEFAULT_CODEPOINTS, CodePoints
+from mlsvc.ext.components import (
+    Negotiated,
+    capabilities_with_dictionary,
+    negotiation_dictionary,
+)
+from mlsvc.ext.safe_aad import check_authenticated_data, encode_items
+from mlsvc.ext.safe_export import SAFE_EXPORT_CONFIG_LABELS, SafeExporter
+from mlsvc.group.config import GroupConfig, Identity, default_capabilities
+from mlsvc.group.events import ApplicationMessage, CommitApplied, Event
+from mlsvc.group.group import Group
+from mlsvc.group.key_package import KeyPackageBundle, create_key_package
+from mlsvc.group.receive import SiblingCommitKeys
+from mlsvc.messages.commit import Commit
+from mlsvc.messages.credentials import BasicCredential
+from mlsvc.messages.extensions import Extension, RequiredCapabilities
+from mlsvc.messages.framing import PrivateMessage, PublicMessage
+from mlsvc.messages.group_info import GroupContext, GroupInfo
+from mlsvc.messages.leaf_node import Capabilities, LeafNode
+from mlsvc.messages.mls_message import MLSMessage
+from mlsvc.messages.proposals import Update
+from mlsvc.messages.welcome import Welcome
+from mlsvc.types import LeafIndex
+from mlsvc.vc import derivation as dinfo
+from mlsvc.vc.actions import ExternalJoin, KeyPackageInfo, KeyPackageUpload, VirtualClientAction
+from mlsvc.vc.codepoints import (
+    DEFAULT_VC_CODEPOINTS,
+    EVENTUAL_SENT_KEY_WINDOW,
+    RETAINED_EPOCHS,
+    RatchetType,
+    VCCodePoints,
+)
+from mlsvc.vc.epoch import EmulationEpoch, EpochStore, open_epoch
+from mlsvc.vc.generation_id import generation_id
+from mlsvc.vc.operation import (
+    Derivation,
+    OperationKeys,
+    commit_derivation,
+    operation_keys,
+    plan_derivation,
+    plan_rederivation,
+)
+from mlsvc.vc.reuse_guard import make_reuse_guard, recover_leaf_index
+
+
+class Consistency(Enum):
+    """P20: how the delivery service orders generations (draft-00 §5.9)."""
+
+    STRONG = "strong"
+    EVENTUAL = "eventual"
+
+
+@dataclass(frozen=True)
+class VirtualClientConfig:
+    """What the emulators of one virtual client share (profile P7, P19, P20)."""
+
+    name: bytes  # the virtual client's identity (BasicCredential) in higher-level groups
+    emulation_suite: int = 1
+    consistency: Consistency = Consistency.STRONG
+    retained_epochs: int = RETAINED_EPOCHS
+    sent_key_window: int = EVENTUAL_SENT_KEY_WINDOW
+    codepoints: VCCodePoints = DEFAULT_VC_CODEPOINTS
+    ext_codepoints: CodePoints = DEFAULT_CODEPOINTS
+
+
+class OutgoingKind(Enum):
+    EMULATION_COMMIT = "emulation_commit"
+    COMMIT = "commit"
+    PROPOSAL = "proposal"
+    APPLICATION = "application"
+    EXTERNAL_COMMIT = "external_commit"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message an emulator wants the DS to order (and what it is about)."""
+
+    kind: OutgoingKind
+    group_id: bytes
+    message: bytes
+    generation_id: bytes | None = None
+    generation: int | None = None
+    action: VirtualClientAction | None = None
+    # application: the AEAD nonce actually used (key_schedule_nonce XOR reuse_guard) and
+    # the (sender leaf, generation) naming the secret-tree key, for the key/nonce audit
+    key_id: tuple[bytes, int, int, int] | None = None  # (group_id, epoch, leaf, generation)
+    nonce: bytes | None = None
+    group_info: bytes | None = None  # external commit: the GroupInfo it was made from
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What `accepted` hands back: KeyPackages to upload (KeyPackageUpload step two), or
+    the external commit to send (ExternalJoin step two)."""
+
+    key_packages: tuple[bytes, ...] = ()
+    next: Outgoing | None = None
+
+
+@dataclass(frozen=True)
+class LeafOp:
+    """The operation behind one of the virtual client's LeafNodes in a group: the
+    emulation epoch it names (P9, Q4) and leaf_node_secret (P8)."""
+
+    epoch_id: bytes
+    leaf_node_secret: bytes
+
+
+@dataclass
+class HigherGroup:
+    """This emulator's view of one higher-level group."""
+
+    group: Group
+    active: LeafOp
+    proposed: dict[bytes, LeafOp] = field(default_factory=dict)  # Update enc key -> op
+    sent: list[int] = field(default_factory=list)  # eventual mode: retained generations
+
+
+@dataclass(frozen=True)
+class HeldKeyPackage:
+    """An announced KeyPackage of the virtual client, held until a Welcome uses it."""
+
+    bundle: KeyPackageBundle
+    op: LeafOp
+    group_suite: int
+
+
+@dataclass(frozen=True)
+class Received:
+    """What `deliver` observed: the engine event, and for a sibling's application
+    message the emulation leaf it decodes to (attribution, §5.8)."""
+
+    group_id: bytes
+    event: Event | None
+    sibling_leaf: int | None = None
+    sibling_epoch: int | None = None
+    joined: bool = False
+
+
+@dataclass
+class EmulatorStats:
+    resamples: int = 0  # P3: the deriver's leaf was punctured
+    rederivations: int = 0
+    collisions: int = 0  # Q7 / F5
+
+
+@dataclass
+class _Pending:
+    """An emulation Commit carrying an action, waiting for the DS's verdict (P22)."""
+
+    out: Outgoing
+    key_packages: tuple[KeyPackageBundle, ...] = ()
+    ops: tuple[LeafOp, ...] = ()
+    external_group_info: bytes | None = None
+
+
+class Emulator:
+    """An emulator client (see the module docstring)."""
+
+    def __init__(self, name: bytes, identity: Identity, vc: VirtualClientConfig,
+                 rng: RandomSource, clock: Callable[[], int] | None = None) -> None:
+        self.name = name
+        self.identity = identity  # long-term signing key in the emulation group (Q8)
+        self.vc = vc
+        self.rng = rng
+        self.ecs: CipherSuite = get_suite(vc.emulation_suite)
+        self.emulation_config = self._emulation_config(clock)
+        self.emulation: Group | None = None
+        self.epochs = EpochStore(vc.retained_epochs)
+        self.groups: dict[bytes, HigherGroup] = {}
+        self.key_packages: dict[bytes, HeldKeyPackage] = {}
+        self.expected_joins: set[bytes] = set()  # ExternalJoin announced, commit not seen
+        self.pending: dict[bytes, Outgoing] = {}  # group_id -> our message awaiting a verdict
+        self._action: _Pending | None = None
+        self._pending_ops: dict[bytes, tuple[LeafOp, Derivation | None]] = {}
+        self.stats = EmulatorStats()
+        self._clock = clock
+
+    # --- configuration --------------------------------------------------------------------
+
+    def _emulation_config(self, clock: Callable[[], int] | None) -> GroupConfig:
+        cp = self.vc.ext_codepoints
+
+        def validator(context: GroupContext, authenticated_data: bytes) -> None:
+            check_authenticated_data(context.extensions, authenticated_data, cp)
+
+        config = GroupConfig(rng=self.rng, supported_extensions=(cp.app_data_dictionary,),
+                             additional_epoch_secrets=SAFE_EXPORT_CONFIG_LABELS,
+                             message_validator=validator)
+        return config if clock is None else replace(config, clock=clock)
+
+    def group_config(self) -> GroupConfig:
+        """The GroupConfig of the virtual client's higher-level groups."""
+        return GroupConfig(rng=self.rng,
+                           supported_extensions=(self.vc.ext_codepoints.app_data_dictionary,))
+
+    def _emulation_capabilities(self) -> Capabilities:
+        return capabilities_with_dictionary(default_capabilities(self.ecs.id),
+                                            cp=self.vc.ext_codepoints)
+
+    def _emulation_leaf_extensions(self) -> tuple[Extension, ...]:
+        a = self.vc.codepoints.virtual_client_action
+        return (negotiation_dictionary([a], [a], cp=self.vc.ext_codepoints)
+                .to_extension(self.vc.ext_codepoints),)
+
+    def emulation_group_context(self) -> tuple[Extension, ...]:
+        """P7: app_data_dictionary with safe_aad listing VirtualClientAction, and
+        required_capabilities making every member support app_data_dictionary."""
+        cp = self.vc.ext_codepoints
+        a = self.vc.codepoints.virtual_client_action
+        return (negotiation_dictionary([a], [a], cp=cp).to_extension(cp),
+                RequiredCapabilities((cp.app_data_dictionary,), (), ()).to_extension())
+
+    # --- the emulation group (§4, §5.2) ------------------------------------------------
+
+    def create_emulation_group(self, group_id: bytes | None = None) -> None:
+        """The first emulator creates the emulation group (an ordinary MLS group)."""
+        if self.emulation is not None:
+            raise StateError("this emulator already is in an emulation group")
+        self.emulation = Group.create(
+            self.ecs, self.identity, self.emulation_config, group_id=group_id,
+            extensions=self.emulation_group_context(),
+            capabilities=self._emulation_capabilities(),
+            leaf_extensions=self._emulation_leaf_extensions())
+        self._open_emulation_epoch()
+
+    def emulation_key_package(self) -> KeyPackageBundle:
+        """An ordinary KeyPackage for joining the emulation group."""
+        return create_key_package(self.ecs, self.identity, self.emulation_config,
+                                  capabilities=self._emulation_capabilities(),
+                                  leaf_extensions=self._emulation_leaf_extensions())
+
+    def join_emulation_group(self, welcome: bytes, key_package: KeyPackageBundle) -> None:
+        if self.emulation is not None:
+            raise StateError("this emulator already is in an emulation group")
+        self.emulation = Group.join(welcome, key_package, self.emulation_config)
+        self._open_emulation_epoch()
+
+    @property
+    def emu(self) -> Group:
+        if self.emulation is None:
+            raise StateError("not in an emulation group yet")
+        return self.emulation
+
+    def _open_emulation_epoch(self) -> None:
+        """§5.2 for the emulation group's new epoch; emulator_epoch_secret is not kept."""
+        g = self.emu
+        secret = SafeExporter.from_group(g).export(self.vc.codepoints.derivation_info)
+        roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
+        self.epochs.add(open_epoch(self.ecs, secret, g.epoch, g.tree.leaf_count, g.own_leaf,
+                                   roster))
+        self.collect()
+
+    def collect(self) -> list[int]:
+        """Delete emulation epochs no live key material references (§5.2 "until no key
+        material derived from it is actively used anymore")."""
+        refs: set[bytes] = set()
+        for hg in self.groups.values():
+            refs.add(hg.active.epoch_id)
+            refs.update(op.epoch_id for op in hg.proposed.values())
+        refs.update(kp.op.epoch_id for kp in self.key_packages.values())
+        return self.epochs.collect(refs)
+
+    def emulation_commit(self, action: VirtualClientAction | None = None) -> Outgoing:
+        """A Commit with a path in the emulation group (an emulator's own update, and the
+        vehicle of every action, §5.5) with the action as SafeAAD item."""
+        if self._action is not None or self.emu.has_pending_commit:
+            raise StateError("an emulation Commit of this emulator is already pending")
+        items = {} if action is None else {
+            self.vc.codepoints.virtual_client_action: action.encode()}
+        out = self.emu.commit(force_path=True, authenticated_data=encode_items(items))
+        result = Outgoing(OutgoingKind.EMULATION_COMMIT, self.emu.group_id, out.commit,
+                          action=action)
+        self._action = _Pending(result)
+        return result
+
+    # --- actions (§5.5) ------------------------------------------------------------------
+
+    def _derive(self) -> Derivation:
+        """A new operation from the emulation group's latest epoch (P19), punctured at
+        once by the deriver (P3)."""
+        d = plan_derivation(self.ecs, self.epochs.latest, self.rng)
+        self.stats.resamples += d.resamples
+        commit_derivation(d)
+        return d
+
+    def _vc_identity(self, keys: OperationKeys) -> Identity:
+        return Identity(BasicCredential(self.vc.name), *keys.signature)
+
+    def _leaf_capabilities(self, group_suite: int) -> Capabilities:
+        return capabilities_with_dictionary(default_capabilities(group_suite),
+                                            cp=self.vc.ext_codepoints)
+
+    def _derivation_extension(self, d: Derivation, encryption_key: bytes) -> Extension:
+        ep = d.epoch
+        assert ep.encryption_key is not None
+        comp = dinfo.seal(self.ecs, ep.epoch_id, ep.encryption_key, encryption_key,
+                          dinfo.EpochInfoTBE(d.leaf_index, d.random))
+        return dinfo.leaf_extension(comp, None, self.vc.ext_codepoints, self.vc.codepoints)
+
+    def _key_package(self, d: Derivation, group_suite: int) -> HeldKeyPackage:
+        gcs = get_suite(group_suite)
+        keys = operation_keys(self.ecs, gcs, d)
+        bundle = create_key_package(
+            gcs, self._vc_identity(keys), self.group_config(), init_key_pair=keys.init,
+            encryption_key_pair=keys.encryption,
+            capabilities=self._leaf_capabilities(group_suite),
+            leaf_extensions=(self._derivation_extension(d, keys.encryption[1]),))
+        return HeldKeyPackage(bundle, LeafOp(d.epoch.epoch_id, keys.leaf_node_secret),
+                              group_suite)
+
+    def create_key_packages(self, count: int, group_suite: int | None = None) -> Outgoing:
+        """§5.5.1 step one: derive `count` KeyPackages from the current epoch (P16) and
+        announce them in a KeyPackageUpload Commit. `accepted` returns them for upload."""
+        if count < 1:
+            raise StateError("create at least one KeyPackage")
+        suite = group_suite or self.vc.emulation_suite
+        held = [self._key_package(self._derive(), suite) for _ in range(count)]
+        infos: list[KeyPackageInfo] = []
+        for h in held:
+            info = dinfo.find_in_leaf(h.bundle.key_package.leaf_node, self.vc.ext_codepoints,
+                                      self.vc.codepoints)
+            assert info is not None
+            ep = self.epochs.latest
+            assert ep.encryption_key is not None
+            tbe = dinfo.open_info(self.ecs, info, ep.encryption_key,
+                                  h.bundle.key_package.leaf_node.encryption_key)
+            infos.append(KeyPackageInfo(h.bundle.ref(get_suite(suite)), tbe.random))
+        action = VirtualClientAction(KeyPackageUpload(self.epochs.latest.epoch_id,
+                                                      tuple(infos)))
+        out = self.emulation_commit(action)
+        assert self._action is not None
+        self._action.key_packages = tuple(h.bundle for h in held)
+        for h in held:
+            self.key_packages[h.bundle.ref(get_suite(suite))] = h
+        return out
+
+    def external_join(self, group_id: bytes, group_info: bytes) -> Outgoing:
+        """§5.5.2 step one: an ExternalJoin Commit; `accepted` then returns the external
+        commit into `group_id` made from `group_info` (P17)."""
+        out = self.emulation_commit(VirtualClientAction(ExternalJoin(group_id)))
+        assert self._action is not None
+        self._action.external_group_info = group_info
+        return out
+
+    def accepted(self, out: Outgoing) -> Accepted:
+        """The DS accepted `out`: enter its epoch, and produce the action's second step."""
+        if out.kind is OutgoingKind.EMULATION_COMMIT:
+            pending = self._action
+            if pending is None or pending.out != out:
+                raise StateError("no such emulation Commit pending")
+            self._action = None
+            self.emu.merge_pending_commit()
+            self._open_emulation_epoch()
+            if pending.key_packages:
+                return Accepted(key_packages=tuple(
+                    MLSMessage(b.key_package).encode() for b in pending.key_packages))
+            if pending.external_group_info is not None:
+                assert isinstance(out.action, VirtualClientAction)
+                body = out.action.body
+                assert isinstance(body, ExternalJoin)
+                return Accepted(next=self._external_commit(body.group_id,
+                                                           pending.external_group_info))
+            return Accepted()
+        pending_out = self.pending.pop(out.group_id, None)
+        if pending_out != out:
+            raise StateError("no such message pending in that group")
+        if out.kind is OutgoingKind.COMMIT:
+            hg = self.groups[out.group_id]
+            hg.group.merge_pending_commit()
+            self._after_commit(hg)
+        elif out.kind is OutgoingKind.EXTERNAL_COMMIT:
+            pass  # the group was installed when the commit was made
+        elif out.kind is OutgoingKind.APPLICATION and out.generation is not None:
+            hg = self.groups[out.group_id]
+            if self.vc.consistency is Consistency.STRONG:
+                hg.group.release_sent_key(out.generation)  # §9.2: nobody else used it
+            else:
+                hg.sent.append(out.generation)
+                while len(hg.sent) > self.vc.sent_key_window:
+                    hg.group.release_sent_key(hg.sent.pop(0))
+        return Accepted()
+
+    def refused(self, out: Outgoing) -> None:
+        """The DS refused `out` (another message won, P20/P22): drop it; nothing derived
+        for it is used again. A refused application message keeps its generation's key
+        so the winner on that generation can be read."""
+        if out.kind is OutgoingKind.EMULATION_COMMIT:
+            if self._action is None or self._action.out != out:
+                raise StateError("no such emulation Commit pending")
+            for b in self._action.key_packages:
+                self.key_packages.pop(b.ref(get_suite(b.key_package.cipher_suite)), None)
+            self._action = None
+            self.emu.clear_pending_commit()
+            return
+        if self.pending.pop(out.group_id, None) != out:
+            raise StateError("no such message pending in that group")
+        if out.kind is OutgoingKind.COMMIT:
+            self.groups[out.group_id].group.clear_pending_commit()
+            self._pending_ops.pop(out.group_id, None)
+        elif out.kind is OutgoingKind.EXTERNAL_COMMIT:
+            del self.groups[out.group_id]
+        elif out.kind is OutgoingKind.APPLICATION and out.generation is not None:
+            self.groups[out.group_id].sent.append(out.generation)
+
+    # --- acting in a higher-level group (§5.3) -------------------------------------------
+
+    def _require_no_pending(self, group_id: bytes) -> None:
+        if group_id in self.pending:
+            raise StateError("a message of this emulator in that group awaits the DS")
+
+    def _group(self, group_id: bytes) -> HigherGroup:
+        hg = self.groups.get(group_id)
+        if hg is None:
+            raise StateError(f"the virtual client is not in group {group_id.hex()}")
+        return hg
+
+    def vc_commit(self, group_id: bytes) -> Outgoing:
+        """A Commit with a path from the virtual client's leaf (§5.3): LeafNode keys and
+        the first path secret derived from a new operation, DerivationInfo attached."""
+        self._require_no_pending(group_id)
+        hg = self._group(group_id)
+        g = hg.group
+        d = self._derive()
+        keys = operation_keys(self.ecs, g.cipher_suite, d)
+        ext = self._derivation_extension(d, keys.encryption[1])
+        out = g.commit(force_path=True, path_secret=keys.path_secret,
+                       encryption_key_pair=keys.encryption, identity=self._vc_identity(keys),
+                       leaf_extensions=(ext,))
+        self._pending_ops[group_id] = (LeafOp(d.epoch.epoch_id, keys.leaf_node_secret), None)
+        result = Outgoing(OutgoingKind.COMMIT, group_id, out.commit)
+        self.pending[group_id] = result
+        return result
+
+    def vc_update(self, group_id: bytes) -> Outgoing:
+        """An Update proposal of the virtual client's leaf (§5.3) from a new operation."""
+        self._require_no_pending(group_id)
+        hg = self._group(group_id)
+        d = self._derive()
+        keys = operation_keys(self.ecs, hg.group.cipher_suite, d)
+        ext = self._derivation_extension(d, keys.encryption[1])
+        msg = hg.group.propose_update(encryption_key_pair=keys.encryption,
+                                      identity=self._vc_identity(keys), leaf_extensions=(ext,))
+        hg.proposed[keys.encryption[1]] = LeafOp(d.epoch.epoch_id, keys.leaf_node_secret)
+        result = Outgoing(OutgoingKind.PROPOSAL, group_id, msg)
+        self.pending[group_id] = result
+        return result
+
+    def commit_proposals(self, group_id: bytes) -> Outgoing:
+        """Commit the proposals pending in a group (a path commit, as `vc_commit`)."""
+        return self.vc_commit(group_id)
+
+    def _external_commit(self, group_id: bytes, group_info: bytes) -> Outgoing:
+        d = self._derive()
+        gi_suite = _group_info_suite(group_info)
+        keys = operation_keys(self.ecs, gi_suite, d)
+        ext = self._derivation_extension(d, keys.encryption[1])
+        remove_prior = None
+        old = self.groups.get(group_id)
+        if old is not None:
+            remove_prior = old.group.own_leaf  # resync, never two leaves (F7)
+        group, commit = Group.external_join(
+            group_info, self._vc_identity(keys), self.group_config(),
+            remove_prior=remove_prior, encryption_key_pair=keys.encryption,
+            path_secret=keys.path_secret, capabilities=self._leaf_capabilities(gi_suite.id),
+            leaf_extensions=(ext,), external_init_seed=keys.external_init_seed)
+        self.groups[group_id] = HigherGroup(group, LeafOp(d.epoch.epoch_id,
+                                                          keys.leaf_node_secret))
+        result = Outgoing(OutgoingKind.EXTERNAL_COMMIT, group_id, commit,
+                          group_info=group_info)
+        self.pending[group_id] = result
+        return result
+
+    def send_private_message(self, group_id: bytes, data: bytes) -> Outgoing:
+        """§5.6-§5.9: an application message with the FF1 reuse guard (P8-P10, Q5) and,
+        in the strong mode, its generation ID (Q4)."""
+        self._require_no_pending(group_id)
+        hg = self._group(group_id)
+        ep = self.epochs.by_id(hg.active.epoch_id)
+        if ep.roster.get(int(ep.own_leaf)) != _identity_of_identity(self.identity):
+            fail("VC-SEND-BEFORE-ROTATION", "this emulator was no member of the emulation "
+                                            "epoch the virtual client's leaf comes from (P9)")
+        seen: list[tuple[bytes, int, bytes]] = []
+
+        def guard(nonce: bytes, generation: int) -> bytes:
+            rg = make_reuse_guard(self.ecs, hg.active.leaf_node_secret, nonce, ep.own_leaf,
+                                  ep.leaf_count, self.rng)
+            seen.append((nonce, generation, rg))
+            return rg
+
+        g = hg.group
+        msg = g.encrypt(data, reuse_guard=guard, retain_key=True)
+        nonce, generation, rg = seen[0]
+        gid = generation_id(self.ecs, ep.generation_id_secret, generation,
+                            RatchetType.APPLICATION)
+        used = bytes(a ^ b for a, b in zip(nonce[:4], rg, strict=True)) + nonce[4:]
+        result = Outgoing(OutgoingKind.APPLICATION, group_id, msg,
+                          generation_id=gid if self.vc.consistency is Consistency.STRONG
+                          else None, generation=generation,
+                          key_id=(group_id, g.epoch, int(g.own_leaf), generation), nonce=used)
+        self.pending[group_id] = result
+        return result
+
+    # --- receiving (§5.1: the DS fans the virtual client's messages out to us) ------------
+
+    def welcome(self, welcome: bytes) -> Received:
+        """Join a higher-level group from a Welcome for one of the virtual client's
+        announced KeyPackages (§5.5.1: "check which init_key to use based on the
+        KeyPackageRef"). VC-WELCOME-UNANNOUNCED when it names none."""
+        body = MLSMessage.decode(welcome).body
+        if not isinstance(body, Welcome):
+            raise StateError("not a Welcome")
+        held = next((self.key_packages[s.new_member] for s in body.secrets
+                     if s.new_member in self.key_packages), None)
+        if held is None:
+            fail("VC-WELCOME-UNANNOUNCED", "the Welcome is for no KeyPackage the virtual "
+                                           "client announced")
+        g = Group.join(body, held.bundle, self.group_config())
+        if g.group_id in self.groups:
+            raise StateError("the virtual client is already in that group")
+        self.groups[g.group_id] = HigherGroup(g, held.op)
+        del self.key_packages[held.bundle.ref(g.cipher_suite)]  # one-time use (§10)
+        self.collect()
+        return Received(g.group_id, None, joined=True)
+
+    def deliver(self, group_id: bytes, message: bytes) -> Received:
+        """Process one message the DS delivered: the emulation group's or a higher-level
+        group's. A typed error leaves every state unchanged."""
+        if self.emulation is not None and group_id == self.emulation.group_id:
+            return self._deliver_emulation(message)
+        hg = self.groups.get(group_id)
+        if hg is None:
+            raise StateError(f"no group {group_id.hex()}: use follow_external_join for an "
+                             "announced external join")
+        return self._deliver_higher(group_id, hg, message)
+
+    def _deliver_emulation(self, message: bytes) -> Received:
+        g = self.emu
+        msg = MLSMessage.decode(message)
+        body = msg.body
+        aad = body.content.authenticated_data if isinstance(body, PublicMessage) else (
+            body.authenticated_data if isinstance(body, PrivateMessage) else b"")
+        action = self._action_of(aad)
+        plans: list[tuple[HeldKeyPackage, Derivation]] = []
+        if action is not None and isinstance(action.body, KeyPackageUpload):
+            plans = self._rederive_key_packages(action.body, g, msg)
+        event = g.process(msg)
+        for held, d in plans:
+            commit_derivation(d)
+            self.key_packages[held.bundle.ref(get_suite(held.group_suite))] = held
+        if isinstance(event, CommitApplied):
+            self._open_emulation_epoch()
+            if action is not None and isinstance(action.body, ExternalJoin):
+                self.expected_joins.add(action.body.group_id)
+        return Received(g.group_id, event)
+
+    def _action_of(self, authenticated_data: bytes) -> VirtualClientAction | None:
+        parsed = check_authenticated_data(self.emu.context.extensions, authenticated_data,
+                                          self.vc.ext_codepoints)
+        if parsed is None:
+            return None
+        announced = Negotiated.of_extensions(self.emu.context.extensions,
+                                             self.vc.ext_codepoints).safe_aad
+        known = set() if announced is None else announced.meaningful()
+        for item in parsed.items:
+            if item.component_id not in known:
+                fail("VC-ACTION-UNANNOUNCED", f"SafeAAD item 0x{item.component_id:04x} is not "
+                                              "a component the safe_aad list announces")
+        data = parsed.get(self.vc.codepoints.virtual_client_action)
+        return None if data is None else VirtualClientAction.decode(data)
+
+    def _rederive_key_packages(self, kpu: KeyPackageUpload, g: Group, msg: MLSMessage
+                               ) -> list[tuple[HeldKeyPackage, Derivation]]:
+        """P16: the KeyPackages of a KeyPackageUpload come from the epoch the Commit is
+        sent in; recreate each and check its ref (VC-KPU-UNKNOWN-REF)."""
+        body = msg.body
+        if not isinstance(body, PublicMessage):
+            raise StateError("emulation Commits are PublicMessages here")
+        sender = body.content.sender.leaf_index
+        ep = self.epochs.for_derivation(kpu.epoch_id)
+        if ep.epoch != g.epoch:
+            fail("VC-EPOCH-UNKNOWN", "a KeyPackageUpload names another epoch than the one "
+                                     "its Commit is sent in (P16)")
+        out: list[tuple[HeldKeyPackage, Derivation]] = []
+        for info in kpu.key_package_info:
+            d = self._plan_rederivation(ep, int(sender), info.random)
+            suite = self._suite_for_ref(info.key_package_ref, d)
+            if suite is None:
+                fail("VC-KPU-UNKNOWN-REF", "no KeyPackage derived from this KeyPackageInfo has "
+                                           "the announced KeyPackageRef")
+            out.append((suite, d))
+        return out
+
+    def _suite_for_ref(self, ref: bytes, d: Derivation) -> HeldKeyPackage | None:
+        for suite in (self.vc.emulation_suite, *_SUITES):
+            gcs = get_suite(suite)
+            if gcs.nh != self.ecs.nh:
+                continue
+            held = self._key_package(d, suite)
+            if held.bundle.ref(gcs) == ref:
+                return held
+        return None
+
+    def _plan_rederivation(self, ep: EmulationEpoch, leaf_index: int, random: bytes
+                           ) -> Derivation:
+        """plan_rederivation, counting Q7 collisions (F5)."""
+        try:
+            return plan_rederivation(self.ecs, ep, leaf_index, random)
+        except ValidationError as exc:
+            if exc.check_id == "VC-PPRF-COLLISION":
+                self.stats.collisions += 1
+            raise
+
+    def _sibling_keys(self, leaf: LeafNode, g: Group) -> tuple[SiblingCommitKeys, LeafOp,
+                                                                Derivation]:
+        """Re-derive a sibling's LeafNode (§5.3) and check its public keys
+        (VC-REDERIVED-KEY-MISMATCH). Nothing is punctured yet."""
+        comp = dinfo.find_in_leaf(leaf, self.vc.ext_codepoints, self.vc.codepoints)
+        if comp is None:
+            fail("VC-DERIVATION-INFO", "the virtual client's LeafNode has no DerivationInfo")
+        ep = self.epochs.for_derivation(comp.epoch_id)
+        assert ep.encryption_key is not None
+        tbe = dinfo.open_info(self.ecs, comp, ep.encryption_key, leaf.encryption_key)
+        d = self._plan_rederivation(ep, tbe.leaf_index, tbe.random)
+        keys = operation_keys(self.ecs, g.cipher_suite, d)
+        if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
+            fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+        ident = Identity(leaf.credential, *keys.signature)
+        self.stats.rederivations += 1
+        return (SiblingCommitKeys(keys.path_secret, keys.encryption[0], ident),
+                LeafOp(ep.epoch_id, keys.leaf_node_secret), d)
+
+    def _deliver_higher(self, group_id: bytes, hg: HigherGroup, message: bytes) -> Received:
+        g = hg.group
+        found: list[tuple[LeafOp, Derivation]] = []
+
+        def sibling(leaf: LeafNode) -> SiblingCommitKeys:
+            keys, op, d = self._sibling_keys(leaf, g)
+            found.append((op, d))
+            return keys
+
+        msg = MLSMessage.decode(message)
+        update = _own_update(msg, g.own_leaf)
+        update_plan: tuple[SiblingCommitKeys, LeafOp, Derivation] | None = None
+        if update is not None:
+            update_plan = self._sibling_keys(update, g)
+        event = g.process(msg, sibling=sibling)
+        for _, d in found:
+            commit_derivation(d)
+        if update_plan is not None:
+            keys, op, d = update_plan
+            commit_derivation(d)
+            g.remember_leaf_key(keys.leaf_private_key, keys.identity)
+            hg.proposed[g.state.cs.kem.public_key(keys.leaf_private_key)] = op
+        if isinstance(event, CommitApplied):
+            if found:
+                hg.active = found[0][0]
+            if event.removed_self:
+                del self.groups[group_id]
+            else:
+                self._after_commit(hg)
+            self.collect()
+        if isinstance(event, ApplicationMessage) and event.sender == g.own_leaf:
+            ep = self.epochs.by_id(hg.active.epoch_id)
+            leaf = recover_leaf_index(self.ecs, hg.active.leaf_node_secret,
+                                      event.key_schedule_nonce, event.reuse_guard,
+                                      ep.leaf_count, ep.roster)
+            return Received(group_id, event, sibling_leaf=int(leaf), sibling_epoch=ep.epoch)
+        return Received(group_id, event)
+
+    def _after_commit(self, hg: HigherGroup) -> None:
+        """After a commit: the active LeafNode's operation is the one whose encryption key
+        the leaf now has (a committed Update, or a path of ours or a sibling's)."""
+        g = hg.group
+        gid = g.group_id
+        pending = self._pending_ops.pop(gid, None)
+        leaf = g.tree.leaf(g.own_leaf)
+        assert leaf is not None
+        if leaf.encryption_key in hg.proposed:
+            hg.active = hg.proposed[leaf.encryption_key]
+        elif pending is not None:
+            hg.active = pending[0]
+        hg.proposed.clear()
+        hg.sent.clear()
+
+    def follow_external_join(self, group_info: bytes, commit: bytes) -> Received:
+        """A sibling's external commit (announced by an ExternalJoin, §5.5.2): rebuild the
+        group it joined from the GroupInfo it used and the re-derived keys (P17)."""
+        body = MLSMessage.decode(commit).body
+        if not isinstance(body, PublicMessage):
+            raise StateError("an external commit is a PublicMessage")
+        group_id = body.content.group_id
+        if group_id not in self.expected_joins:
+            fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
+                                                 "no ExternalJoin announced")
+        content = body.content.content
+        if not isinstance(content, Commit) or content.path is None:
+            fail("CM-NEW-MEMBER-COMMIT-PATH", "not an external commit with a path")
+        gcs = _group_info_suite(group_info)
+        comp = dinfo.find_in_leaf(content.path.leaf_node, self.vc.ext_codepoints,
+                                  self.vc.codepoints)
+        if comp is None:
+            fail("VC-DERIVATION-INFO", "the external commit's LeafNode has no DerivationInfo")
+        ep = self.epochs.for_derivation(comp.epoch_id)
+        assert ep.encryption_key is not None
+        leaf = content.path.leaf_node
+        tbe = dinfo.open_info(self.ecs, comp, ep.encryption_key, leaf.encryption_key)
+        d = self._plan_rederivation(ep, tbe.leaf_index, tbe.random)
+        keys = operation_keys(self.ecs, gcs, d)
+        if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
+            fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+        group = Group.follow_external_join(
+            group_info, commit, Identity(leaf.credential, *keys.signature),
+            SiblingCommitKeys(keys.path_secret, keys.encryption[0]), keys.external_init_seed,
+            self.group_config())
+        commit_derivation(d)
+        self.expected_joins.discard(group_id)
+        self.groups[group_id] = HigherGroup(group, LeafOp(ep.epoch_id, keys.leaf_node_secret))
+        self.collect()
+        return Received(group_id, None, joined=True)
+
+
+_SUITES = (1, 2, 3, 4, 5, 6, 7)
+
+
+def _identity_of(leaf: LeafNode) -> bytes:
+    cred = leaf.credential
+    return cred.identity if isinstance(cred, BasicCredential) else cred.encode()
+
+
+def _identity_of_identity(identity: Identity) -> bytes:
+    cred = identity.credential
+    return cred.identity if isinstance(cred, BasicCredential) else cred.encode()
+
+
+def _group_info_suite(group_info: bytes) -> CipherSuite:
+    body = MLSMessage.decode(group_info).body
+    if not isinstance(body, GroupInfo):
+        raise StateError("not a GroupInfo")
+    return get_suite(body.group_context.cipher_suite)
+
+
+def _own_update(msg: MLSMessage, own_leaf: LeafIndex) -> LeafNode | None:
+    """The LeafNode of an Update proposal from our own (shared) leaf, sent as a
+    PublicMessage by a sibling."""
+    body = msg.body
+    if not isinstance(body, PublicMessage):
+        return None
+    fc = body.content
+    if fc.sender.leaf_index != own_leaf or not isinstance(fc.content, Update):
+        return None
+    return fc.content.leaf_node
+

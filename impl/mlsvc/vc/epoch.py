@@ -1,0 +1,155 @@
+"""Emulation-epoch secrets (draft-ietf-mls-virtual-clients-00 §5.2; profile P2, P7, P9,
+P19, Q3, Q4).
+
+Theory of operation. For every epoch of the emulation group each emulator computes
+
+    emulator_epoch_secret = SafeExportSecret(DerivationInfoComponent id)   (P7: 0x8001)
+    epoch_id              = DeriveSecret(emulator_epoch_secret, "Epoch ID")
+    epoch_base_secret     = DeriveSecret(emulator_epoch_secret, "Base Secret")
+    epoch_encryption_key  = DeriveSecret(emulator_epoch_secret, "Encryption Key")
+    generation_id_secret  = DeriveSecret(emulator_epoch_secret, "Generation ID Secret")
+
+and deletes emulator_epoch_secret at once (§5.2: "after which it is deleted"); the
+Safe Exporter punctures its own tree (ext §4.4), and `open_epoch` never stores the value.
+epoch_base_secret keys a depth-32 PPRF (P2) and is not kept apart from it.
+
+What stays, and for how long (P9, P19, Q4):
+- the *derivation secrets* (the PPRF, epoch_encryption_key and the retained operations
+  of Q7) while the epoch is among the last R + 1 the emulator has seen (R = 1): a
+  sibling's derivation that raced one emulation Commit still re-derives;
+- the *reference data* (epoch_id, the leaf count N, this emulator's leaf index, the
+  roster, generation_id_secret) while some active LeafNode of the virtual client or an
+  outstanding KeyPackage names the epoch: the reuse guard (§5.8, P9) and the generation
+  ID (§5.9, Q4) of that leaf need them.
+`EpochStore.collect` deletes what nothing references any more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from mlsvc.checks import fail
+from mlsvc.crypto.labels import derive_secret
+from mlsvc.crypto.suites import CipherSuite
+from mlsvc.errors import ParameterError
+from mlsvc.ext.pprf import PPRF
+from mlsvc.types import LeafIndex
+from mlsvc.vc.codepoints import (
+    BASE_SECRET_LABEL,
+    EPOCH_ENCRYPTION_KEY_LABEL,
+    EPOCH_ID_LABEL,
+    GENERATION_ID_SECRET_LABEL,
+    PPRF_DEPTH,
+    RETAINED_EPOCHS,
+)
+
+
+@dataclass(frozen=True)
+class RetainedOperation:
+    """Q7: an operation this emulator has derived (and punctured), kept while its key
+    material is live, indexed by its PPRF leaf: (leaf_index, random) say which request
+    it answers, `operation_secret` what it gives."""
+
+    leaf_index: int
+    random: bytes
+    operation_secret: bytes
+
+
+@dataclass
+class EmulationEpoch:
+    """One emulation epoch as an emulator holds it (see the module docstring)."""
+
+    epoch: int
+    epoch_id: bytes
+    leaf_count: int  # P9: N, blanks included (a power of two)
+    own_leaf: LeafIndex  # this emulator's leaf index at this epoch
+    roster: dict[int, bytes]  # occupied leaf -> the emulator's credential identity
+    generation_id_secret: bytes
+    pprf: PPRF | None  # keyed by epoch_base_secret; None once outside the P19 window
+    encryption_key: bytes | None  # epoch_encryption_key; None once outside the window
+    retained: dict[int, RetainedOperation] = field(default_factory=dict)  # PPRF leaf -> op
+
+    @property
+    def can_derive(self) -> bool:
+        return self.pprf is not None and self.encryption_key is not None
+
+    def drop_derivation_secrets(self) -> None:
+        """P19: out of the window, the PPRF, the encryption key and the retained
+        operations go; the reference data stays while referenced."""
+        self.pprf = None
+        self.encryption_key = None
+        self.retained.clear()
+
+
+def open_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int, leaf_count: int,
+               own_leaf: LeafIndex, roster: Mapping[int, bytes]) -> EmulationEpoch:
+    """§5.2: the four epoch secrets from emulator_epoch_secret (emulation group's suite,
+    Q3). The caller must not keep emulator_epoch_secret."""
+    if len(emulator_epoch_secret) != cs.nh:
+        raise ParameterError(f"emulator_epoch_secret must be Kdf.Nh = {cs.nh} bytes")
+    return EmulationEpoch(
+        epoch=epoch,
+        epoch_id=derive_secret(cs, emulator_epoch_secret, EPOCH_ID_LABEL),
+        leaf_count=leaf_count,
+        own_leaf=own_leaf,
+        roster=dict(roster),
+        generation_id_secret=derive_secret(cs, emulator_epoch_secret,
+                                           GENERATION_ID_SECRET_LABEL),
+        pprf=PPRF(cs, derive_secret(cs, emulator_epoch_secret, BASE_SECRET_LABEL), PPRF_DEPTH),
+        encryption_key=derive_secret(cs, emulator_epoch_secret, EPOCH_ENCRYPTION_KEY_LABEL),
+    )
+
+
+class EpochStore:
+    """The emulation epochs an emulator holds, by epoch number and by epoch_id."""
+
+    def __init__(self, retained_epochs: int = RETAINED_EPOCHS) -> None:
+        if retained_epochs < 0:
+            raise ParameterError("retained_epochs must be >= 0 (P19)")
+        self.retained_epochs = retained_epochs
+        self.epochs: dict[int, EmulationEpoch] = {}
+
+    def add(self, epoch: EmulationEpoch) -> None:
+        if epoch.epoch in self.epochs:
+            raise ParameterError(f"emulation epoch {epoch.epoch} is already open")
+        self.epochs[epoch.epoch] = epoch
+        newest = max(self.epochs)
+        for e in self.epochs.values():
+            if e.epoch < newest - self.retained_epochs:
+                e.drop_derivation_secrets()
+
+    @property
+    def latest(self) -> EmulationEpoch:
+        if not self.epochs:
+            raise ParameterError("no emulation epoch is open")
+        return self.epochs[max(self.epochs)]
+
+    def by_id(self, epoch_id: bytes) -> EmulationEpoch:
+        """The epoch an epoch_id names; VC-EPOCH-UNKNOWN when this emulator holds no
+        such epoch (never seen, or deleted because nothing referenced it)."""
+        for e in self.epochs.values():
+            if e.epoch_id == epoch_id:
+                return e
+        fail("VC-EPOCH-UNKNOWN", "no emulation epoch with this epoch_id is held (unknown "
+                                 "or deleted)")
+
+    def for_derivation(self, epoch_id: bytes) -> EmulationEpoch:
+        """The epoch, which must still hold its derivation secrets (P19):
+        VC-EPOCH-DELETED when they are gone (the group needs an external join)."""
+        e = self.by_id(epoch_id)
+        if not e.can_derive:
+            fail("VC-EPOCH-DELETED", f"the derivation secrets of emulation epoch {e.epoch} "
+                                     "were deleted (P19: outside the retention window)")
+        return e
+
+    def collect(self, referenced: Iterable[bytes]) -> list[int]:
+        """Delete every epoch outside the window that no live key material references
+        (by epoch_id). Returns the epoch numbers deleted."""
+        keep = set(referenced)
+        newest = max(self.epochs) if self.epochs else 0
+        gone = [n for n, e in self.epochs.items()
+                if n < newest - self.retained_epochs and e.epoch_id not in keep]
+        for n in gone:
+            del self.epochs[n]
+        return gone
