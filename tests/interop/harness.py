@@ -208,6 +208,19 @@ class GroupRun:
         self.check()
         return out
 
+    def update_and_commit(self, updater: Peer, committer: Peer) -> CommitResult:
+        """`updater` sends an Update proposal (§12.1.2), everyone caches it, `committer`
+        (another member) commits the received proposals (§12.4) with `commit_pending`."""
+        self._guard_root(committer)
+        proposal = updater.propose_update()
+        self.deliver(updater, proposal, "proposal")
+        self.log.append(f"epoch {self.epoch + 1}: {self.who(updater)} updates, "
+                        f"{self.who(committer)} commits")
+        out = committer.commit_pending()
+        self._after_commit(committer, out.commit)
+        self.check()
+        return out
+
     def external_join(self, joiner: Peer, source: Peer, resync: Peer | None = None) -> None:
         """`joiner` joins by external commit (§12.4.3.2) from `source`'s GroupInfo;
         with `resync`, it replaces that member's old leaf."""
