@@ -34,13 +34,20 @@ from mlsvc.peers.base import (
 )
 from mlsvc.peers.mls_rs import MlsRsPeer, mls_rs_problem
 from mlsvc.peers.ours import OurPeer
-from mlsvc.peers.ts_mls import Bridge, TsMlsPeer, shared_bridge, start_bridge, ts_mls_problem
+from mlsvc.peers.ts_mls import (
+    Bridge,
+    TsMlsPeer,
+    close_shared_bridge,
+    shared_bridge,
+    start_bridge,
+    ts_mls_problem,
+)
 
 __all__ = [
     "ALIASES", "ALL_SUITES", "ENGINES", "FEATURES", "INSTALL_HINT", "OPTIONAL_FEATURES",
     "SUITES", "Bridge", "CommitResult", "Member", "MlsRsPeer", "OurPeer", "Peer", "PeerError",
-    "PeerUnavailable", "Received", "TsMlsPeer", "available", "canonical", "make_peer",
-    "roster_of_nodes", "shared_bridge", "start_bridge",
+    "PeerUnavailable", "Received", "TsMlsPeer", "available", "canonical", "close_shared_bridge",
+    "make_peer", "roster_of_nodes", "shared_bridge", "start_bridge",
 ]
 
 ENGINES = ("ours", "mls-rs", "ts-mls")

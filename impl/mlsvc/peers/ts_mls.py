@@ -201,6 +201,15 @@ def shared_bridge() -> Bridge:
         return _shared
 
 
+def close_shared_bridge() -> None:
+    """Stop the shared bridge now (it is started again on next use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is not None:
+            _shared.close()
+            _shared = None
+
+
 class TsMlsPeer:
     """Options: `bridge` (default: the process's shared bridge), `private_handshake`
     (proposals and commits as PrivateMessage). `key_package` makes a new ts-mls client
