@@ -122,6 +122,31 @@ def cmd_demo(_: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_vc_simulate(args: argparse.Namespace) -> int:
+    """`mlsvc vc simulate`: exit 0 iff no violation (docs/VIRTUAL_CLIENTS.md)."""
+    from mlsvc.simulate import SimulationConfig, simulate
+    from mlsvc.vc.emulator import Consistency
+
+    peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
+    config = SimulationConfig(args.emulators, args.groups, peers, args.ops, args.seed,
+                              args.suite, Consistency(args.ds))
+    report = simulate(config)
+    out = report.as_json()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{out['ops']} operations in {out['seconds']} s; by kind: {out['by_kind']}")
+        print(f"messages: {out['messages_sent']} sent, {out['messages_decrypted']} "
+              f"decrypted, {out['messages_undecryptable']} undecryptable; "
+              f"{out['attributions']} attributions, {out['misattributions']} wrong; "
+              f"{out['key_nonce_reuses']} (key, nonce) reuses; DS refusals "
+              f"{out['refusals']}")
+        for v in out["violations"]:
+            print("VIOLATION:", v)
+        print("holds" if not out["violations"] else "FAILED")
+    return 0 if not out["violations"] else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # proofs and model parse their own arguments.
@@ -143,6 +168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.set_defaults(func=cmd_generate)
     sub.add_parser("proofs", help="check the Z3 obligations (mlsvc proofs --help)")
     sub.add_parser("model", help="explore the executable model (mlsvc model --help)")
+    p = sub.add_parser("vc", help="virtual clients (draft-ietf-mls-virtual-clients-00)")
+    vcsub = p.add_subparsers(dest="vc_command", required=True)
+    s = vcsub.add_parser("simulate", help="random scenarios through the DS, checked at "
+                                          "every step")
+    s.add_argument("--emulators", type=int, default=3)
+    s.add_argument("--groups", type=int, default=2)
+    s.add_argument("--peers", default="mlsvc", help="comma-separated: mlsvc,mls-rs,ts-mls")
+    s.add_argument("--ops", type=int, default=100)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--suite", type=int, default=1)
+    s.add_argument("--ds", choices=["strong", "eventual"], default="strong")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_vc_simulate)
     p = sub.add_parser("demo", help="the main job: vectors, proofs and model, summarised")
     p.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)

@@ -25,7 +25,7 @@ leaves the emulator in a state that depends on a verdict it has not heard:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -46,14 +46,16 @@ from mlsvc.group.events import ApplicationMessage, CommitApplied, Event
 from mlsvc.group.group import Group
 from mlsvc.group.key_package import KeyPackageBundle, create_key_package
 from mlsvc.group.receive import SiblingCommitKeys
+from mlsvc.messages.codepoints import SenderType
 from mlsvc.messages.commit import Commit
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.messages.extensions import Extension, RequiredCapabilities
 from mlsvc.messages.framing import PrivateMessage, PublicMessage
 from mlsvc.messages.group_info import GroupContext, GroupInfo
+from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.leaf_node import Capabilities, LeafNode
 from mlsvc.messages.mls_message import MLSMessage
-from mlsvc.messages.proposals import Update
+from mlsvc.messages.proposals import Add, Update
 from mlsvc.messages.welcome import Welcome
 from mlsvc.types import LeafIndex
 from mlsvc.vc import derivation as dinfo
@@ -121,6 +123,7 @@ class Outgoing:
     key_id: tuple[bytes, int, int, int] | None = None  # (group_id, epoch, leaf, generation)
     nonce: bytes | None = None
     group_info: bytes | None = None  # external commit: the GroupInfo it was made from
+    welcome: bytes | None = None  # emulation Commit adding emulators: their Welcome
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,9 @@ class Emulator:
         self.epochs = EpochStore(vc.retained_epochs)
         self.groups: dict[bytes, HigherGroup] = {}
         self.key_packages: dict[bytes, HeldKeyPackage] = {}
-        self.expected_joins: set[bytes] = set()  # ExternalJoin announced, commit not seen
+        self.expected_joins: set[bytes] = set()  # a sibling's ExternalJoin, commit not seen
+        self.announced_joins: set[bytes] = set()  # our own ExternalJoin, commit not accepted
+        self._replaced: dict[bytes, HigherGroup] = {}  # resync: the group until accepted
         self.pending: dict[bytes, Outgoing] = {}  # group_id -> our message awaiting a verdict
         self._action: _Pending | None = None
         self._pending_ops: dict[bytes, tuple[LeafOp, Derivation | None]] = {}
@@ -296,16 +301,23 @@ class Emulator:
         refs.update(kp.op.epoch_id for kp in self.key_packages.values())
         return self.epochs.collect(refs)
 
-    def emulation_commit(self, action: VirtualClientAction | None = None) -> Outgoing:
+    def emulation_commit(self, action: VirtualClientAction | None = None,
+                         add: Sequence[KeyPackageBundle | KeyPackage] = ()) -> Outgoing:
         """A Commit with a path in the emulation group (an emulator's own update, and the
-        vehicle of every action, §5.5) with the action as SafeAAD item."""
+        vehicle of every action, §5.5) with the action as SafeAAD item. `add`: new
+        emulators' KeyPackages, for a virtual client that is in no group yet (adding an
+        emulator to a virtual client with groups needs the state transfer of §4.1)."""
         if self._action is not None or self.emu.has_pending_commit:
             raise StateError("an emulation Commit of this emulator is already pending")
+        if add and (self.groups or self.key_packages):
+            raise StateError("adding an emulator to a virtual client with groups or "
+                             "KeyPackages needs NewEmulatorClientState (§4.1)")
         items = {} if action is None else {
             self.vc.codepoints.virtual_client_action: action.encode()}
-        out = self.emu.commit(force_path=True, authenticated_data=encode_items(items))
+        adds = [Add(k.key_package if isinstance(k, KeyPackageBundle) else k) for k in add]
+        out = self.emu.commit(adds, force_path=True, authenticated_data=encode_items(items))
         result = Outgoing(OutgoingKind.EMULATION_COMMIT, self.emu.group_id, out.commit,
-                          action=action)
+                          action=action, welcome=out.welcome)
         self._action = _Pending(result)
         return result
 
@@ -394,8 +406,9 @@ class Emulator:
                 assert isinstance(out.action, VirtualClientAction)
                 body = out.action.body
                 assert isinstance(body, ExternalJoin)
-                return Accepted(next=self._external_commit(body.group_id,
-                                                           pending.external_group_info))
+                self.announced_joins.add(body.group_id)
+                return Accepted(next=self.external_commit(body.group_id,
+                                                          pending.external_group_info))
             return Accepted()
         pending_out = self.pending.pop(out.group_id, None)
         if pending_out != out:
@@ -405,7 +418,8 @@ class Emulator:
             hg.group.merge_pending_commit()
             self._after_commit(hg)
         elif out.kind is OutgoingKind.EXTERNAL_COMMIT:
-            pass  # the group was installed when the commit was made
+            self.announced_joins.discard(out.group_id)  # the group is installed already
+            self._replaced.pop(out.group_id, None)
         elif out.kind is OutgoingKind.APPLICATION and out.generation is not None:
             hg = self.groups[out.group_id]
             if self.vc.consistency is Consistency.STRONG:
@@ -434,7 +448,11 @@ class Emulator:
             self.groups[out.group_id].group.clear_pending_commit()
             self._pending_ops.pop(out.group_id, None)
         elif out.kind is OutgoingKind.EXTERNAL_COMMIT:
-            del self.groups[out.group_id]
+            prior = self._replaced.pop(out.group_id, None)
+            if prior is None:
+                del self.groups[out.group_id]
+            else:
+                self.groups[out.group_id] = prior  # a refused resync: keep our leaf
         elif out.kind is OutgoingKind.APPLICATION and out.generation is not None:
             self.groups[out.group_id].sent.append(out.generation)
 
@@ -485,7 +503,12 @@ class Emulator:
         """Commit the proposals pending in a group (a path commit, as `vc_commit`)."""
         return self.vc_commit(group_id)
 
-    def _external_commit(self, group_id: bytes, group_info: bytes) -> Outgoing:
+    def external_commit(self, group_id: bytes, group_info: bytes) -> Outgoing:
+        """§5.5.2 step two: the external commit into `group_id` (after the ExternalJoin
+        Commit was accepted; again after a refusal, from a newer GroupInfo)."""
+        if group_id not in self.announced_joins:
+            raise StateError("announce the external join first (§5.5.2: MUST send an "
+                             "ExternalJoin message to the emulation group)")
         d = self._derive()
         gi_suite = _group_info_suite(group_info)
         keys = operation_keys(self.ecs, gi_suite, d)
@@ -499,6 +522,8 @@ class Emulator:
             remove_prior=remove_prior, encryption_key_pair=keys.encryption,
             path_secret=keys.path_secret, capabilities=self._leaf_capabilities(gi_suite.id),
             leaf_extensions=(ext,), external_init_seed=keys.external_init_seed)
+        if old is not None:
+            self._replaced[group_id] = old
         self.groups[group_id] = HigherGroup(group, LeafOp(d.epoch.epoch_id,
                                                           keys.leaf_node_secret))
         result = Outgoing(OutgoingKind.EXTERNAL_COMMIT, group_id, commit,
@@ -782,7 +807,8 @@ def _own_update(msg: MLSMessage, own_leaf: LeafIndex) -> LeafNode | None:
     if not isinstance(body, PublicMessage):
         return None
     fc = body.content
-    if fc.sender.leaf_index != own_leaf or not isinstance(fc.content, Update):
+    if (fc.sender.sender_type != SenderType.MEMBER or fc.sender.leaf_index != own_leaf
+            or not isinstance(fc.content, Update)):
         return None
     return fc.content.leaf_node
 

@@ -1,0 +1,495 @@
+"""`mlsvc vc simulate`: whole virtual-client scenarios through the delivery service, with
+real peers, checked after every operation (draft-ietf-mls-virtual-clients-00 §5).
+
+Theory of operation. One virtual client ("vc") of E emulators and G higher-level groups
+whose other members are peers of the engines named (one client per engine per group:
+this library's own engine, mls-rs, ts-mls). Each step picks an operation, seeded, among
+those the current state allows, runs it through the DS (`VirtualClient` for the
+emulators; the peers submit their own messages), delivers everything, and checks:
+
+- agreement: in every group, every emulator and every peer that can say so has the
+  same epoch authenticator; peers that cannot (mls-rs) export the same secret;
+- one member: every peer that can list the tree sees the virtual client as one leaf;
+- every delivered application message decrypts at every recipient (strong mode; in
+  the eventual mode the ordinary members' losses are counted, P20);
+- no (key, nonce) pair twice: over every PrivateMessage an emulator handed the DS
+  (accepted or refused: the DS saw both), the secret-tree key (group, epoch, leaf,
+  generation: one key each, RFC 9420 §9) and the nonce actually used;
+- attribution: every sibling recovers from the reuse guard the emulator that sent.
+
+Any failure is a violation with the seed and step that reproduce it; the run stops at
+the first one. `SimulationReport.as_json()` is what `--json` prints.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlsvc.ds import Consistency as DSConsistency
+from mlsvc.ds import DeliveryKind, DeliveryService
+from mlsvc.errors import MLSError, StateError
+from mlsvc.messages.credentials import BasicCredential
+from mlsvc.peers import make_peer
+from mlsvc.peers.base import Member, Peer
+from mlsvc.vc.emulator import Consistency, OutgoingKind
+from mlsvc.virtual_client import Event, VirtualClient
+
+VC_ID = "vc"
+EXPORT_LABEL = b"mlsvc simulate agreement"
+
+OP_KINDS = (
+    "key_package_upload", "welcome", "vc_commit", "vc_update", "external_join",
+    "emulation_commit", "vc_message", "peer_message", "peer_commit", "peer_remove_vc",
+    "concurrent_messages", "concurrent_commits", "concurrent_emulation_commits",
+)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    emulators: int = 3
+    groups: int = 2
+    peers: tuple[str, ...] = ("mlsvc",)
+    ops: int = 100
+    seed: int = 1
+    suite: int = 1
+    consistency: Consistency = Consistency.STRONG
+
+
+@dataclass
+class SimulationReport:
+    config: SimulationConfig
+    ops: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
+    messages_sent: int = 0
+    messages_decrypted: int = 0
+    messages_undecryptable: int = 0
+    key_nonce_reuses: int = 0
+    misattributions: int = 0
+    attributions: int = 0
+    refusals: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "config": {"emulators": c.emulators, "groups": c.groups, "peers": list(c.peers),
+                       "ops": c.ops, "seed": c.seed, "suite": c.suite,
+                       "ds": c.consistency.value},
+            "ops": self.ops,
+            "by_kind": dict(sorted(self.by_kind.items())),
+            "messages_sent": self.messages_sent,
+            "messages_decrypted": self.messages_decrypted,
+            "messages_undecryptable": self.messages_undecryptable,
+            "key_nonce_reuses": self.key_nonce_reuses,
+            "misattributions": self.misattributions,
+            "attributions": self.attributions,
+            "refusals": dict(sorted(self.refusals.items())),
+            "violations": list(self.violations),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Violation(Exception):
+    """A checked property failed."""
+
+
+@dataclass
+class PeerClient:
+    name: str
+    engine: str
+    group_id: bytes
+    peer: Peer
+    member: bool = False
+
+
+class Simulation:
+    """One scenario (see the module docstring)."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        if config.emulators < 1 or config.groups < 1 or not config.peers:
+            raise StateError("need at least one emulator, one group and one peer engine")
+        self.cfg = config
+        self.rnd = random.Random(config.seed)
+        self.report = SimulationReport(config)
+        ds_mode = (DSConsistency.STRONG if config.consistency is Consistency.STRONG
+                   else DSConsistency.EVENTUAL)
+        self.ds = DeliveryService(ds_mode)
+        seed = f"simulate/{config.seed}".encode()
+        self.names = [f"em{i}" for i in range(config.emulators)]
+        self.vc = VirtualClient.create(self.ds, VC_ID, self.names, suite=config.suite,
+                                       seed=seed, consistency=config.consistency)
+        self.vc.listeners.append(self._on_event)
+        self.key_nonce: set[tuple[tuple[bytes, int, int, int], bytes]] = set()
+        self.peers: dict[bytes, list[PeerClient]] = {}
+        self.group_ids = [f"group-{g}".encode() for g in range(config.groups)]
+        for g, gid in enumerate(self.group_ids):
+            clients = []
+            for engine in config.peers:
+                name = f"{engine}@{g}"
+                peer = make_peer(engine, name.encode(), config.suite, seed=seed)
+                self.ds.register_client(name)
+                clients.append(PeerClient(name, engine, gid, peer))
+            self.peers[gid] = clients
+            self._create_group(gid, clients)
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def _create_group(self, gid: bytes, clients: list[PeerClient]) -> None:
+        creator, *others = clients
+        creator.peer.create(gid)
+        creator.member = True
+        self.ds.create_group(gid, 0, [creator.name])
+        self._publish(creator)
+        if others:
+            for c in others:
+                self.ds.upload_key_packages(c.name, [c.peer.key_package()])
+            kps = [self.ds.fetch_key_package(c.name) for c in others]
+            self._peer_commit(creator, lambda p: p.commit(adds=kps))
+            for c in others:
+                c.member = True
+        self.deliver_all()
+
+    # --- delivery ----------------------------------------------------------------------
+
+    def deliver_all(self) -> None:
+        for _ in range(1000):
+            moved = False
+            for name in self.names:
+                if self.ds.pending(name):
+                    moved = True
+                    self.vc.sync([name])
+            for clients in self.peers.values():
+                for c in clients:
+                    if self.ds.pending(c.name):
+                        moved = True
+                        self._pump_peer(c)
+            if not moved:
+                return
+        raise Violation("deliveries did not settle")
+
+    def _pump_peer(self, c: PeerClient) -> None:
+        for d in self.ds.receive(c.name):
+            if d.kind is DeliveryKind.WELCOME:
+                c.peer.join(d.message)
+                c.member = True
+                continue
+            if not c.member:
+                continue
+            try:
+                r = c.peer.process(d.message)
+            except MLSError as exc:
+                if d.kind is DeliveryKind.APPLICATION:
+                    self._undecryptable(f"{c.name} cannot read a message of {d.sender}: {exc}")
+                    continue
+                raise
+            if d.kind is DeliveryKind.APPLICATION:
+                self.report.messages_decrypted += 1
+            if r.removed:
+                c.member = False
+
+    def _undecryptable(self, what: str) -> None:
+        self.report.messages_undecryptable += 1
+        if self.cfg.consistency is Consistency.STRONG:
+            raise Violation(what)
+
+    def _on_event(self, event: Event) -> None:
+        d, r = event.delivery, event.received
+        if d.kind is DeliveryKind.APPLICATION:
+            self.report.messages_decrypted += 1
+        if r.sibling_leaf is not None and r.sibling_epoch is not None:
+            self.report.attributions += 1
+            em = self.vc.emulators[event.emulator]
+            roster = em.epochs.epochs[r.sibling_epoch].roster
+            if roster.get(r.sibling_leaf) != d.sender.encode():
+                self.report.misattributions += 1
+                raise Violation(f"{event.emulator} attributes a message of {d.sender} to "
+                                f"emulation leaf {r.sibling_leaf}")
+
+    # --- peers ---------------------------------------------------------------------------
+
+    def _peer_commit(self, c: PeerClient, make: Callable[[Peer], Any]) -> None:
+        result = make(c.peer)
+        verdict = self.ds.submit(c.name, result.commit)
+        if not verdict.accepted:
+            raise Violation(f"the DS refused {c.name}'s commit: {verdict.reason}")
+        if result.welcome is not None:
+            self.ds.send_welcome(c.name, c.group_id, result.welcome)
+        self._publish(c)
+
+    def _publish(self, c: PeerClient) -> None:
+        gi = c.peer.group_info()
+        if gi is not None:
+            self.ds.publish_group_info(c.group_id, gi)
+
+    def _publish_current(self) -> None:
+        """Members publish the GroupInfo of each group's current epoch (RFC 9420
+        §12.4.3.2) where one can: a committer that cannot (mls-rs) leaves it to others."""
+        for gid in self.group_ids:
+            try:
+                self.ds.group_info(gid, self.ds.epoch(gid))
+                continue
+            except MLSError:
+                pass
+            for c in self._members(gid):
+                gi = c.peer.group_info()
+                if gi is not None:
+                    self.ds.publish_group_info(gid, gi)
+                    break
+            else:
+                for n in self._vc_in(gid):
+                    self.vc.publish_group_info(n, gid)
+                    break
+
+    def _members(self, gid: bytes) -> list[PeerClient]:
+        return [c for c in self.peers[gid] if c.member]
+
+    def _vc_in(self, gid: bytes) -> list[str]:
+        return [n for n in self.names if gid in self.vc.emulators[n].groups]
+
+    # --- operations ------------------------------------------------------------------------
+
+    def _applicable(self) -> list[str]:
+        ops = ["key_package_upload", "emulation_commit", "peer_message", "peer_commit"]
+        if len(self.names) > 1:
+            ops.append("concurrent_emulation_commits")
+        if self.ds.outstanding_key_packages(VC_ID) and self._groups_without_vc():
+            ops.append("welcome")
+        if self._groups_with_vc():
+            ops += ["vc_commit", "vc_update", "vc_message", "peer_remove_vc"]
+            if len(self.names) > 1:
+                ops += ["concurrent_messages", "concurrent_commits"]
+        if self._external_targets():
+            ops.append("external_join")
+        return ops
+
+    def _groups_with_vc(self) -> list[bytes]:
+        return [g for g in self.group_ids if self._vc_in(g)]
+
+    def _groups_without_vc(self) -> list[bytes]:
+        return [g for g in self.group_ids if not self._vc_in(g)]
+
+    def _external_targets(self) -> list[bytes]:
+        out = []
+        for g in self.group_ids:
+            if not self._members(g):
+                continue
+            try:
+                self.ds.group_info(g, self.ds.epoch(g))
+            except MLSError:
+                continue  # no member could publish the current epoch's GroupInfo
+            out.append(g)
+        return out
+
+    def step(self) -> None:
+        kind = self.rnd.choice(self._applicable())
+        getattr(self, "_op_" + kind)()
+        self.deliver_all()
+        self._publish_current()
+        self.report.ops += 1
+        self.report.by_kind[kind] += 1
+        self.check()
+
+    def run(self) -> SimulationReport:
+        start = time.perf_counter()
+        try:
+            for i in range(self.cfg.ops):
+                try:
+                    self.step()
+                except (Violation, MLSError, AssertionError) as exc:
+                    self.report.violations.append(
+                        f"step {i} (seed {self.cfg.seed}): {type(exc).__name__}: {exc} | "
+                        + " / ".join(traceback.format_exc().strip().splitlines()[-3:]))
+                    break
+        finally:
+            self.close()
+        self.report.seconds = time.perf_counter() - start
+        for reason, n in self.ds.stats.refused_by_reason.items():
+            self.report.refusals[reason] = n
+        return self.report
+
+    def close(self) -> None:
+        for clients in self.peers.values():
+            for c in clients:
+                c.peer.close()
+
+    def _emulator(self, among: list[str] | None = None) -> str:
+        return self.rnd.choice(among or self.names)
+
+    def _record(self, name: str) -> None:
+        """Audit every application message an emulator handed the DS since last time."""
+        for who, out, verdict in self.vc.sent[self._audited:]:
+            if out.kind is OutgoingKind.APPLICATION and out.key_id and out.nonce:
+                pair = (out.key_id, out.nonce)
+                if pair in self.key_nonce:
+                    self.report.key_nonce_reuses += 1
+                    raise Violation(f"{who} used a (key, nonce) pair twice: {out.key_id}")
+                self.key_nonce.add(pair)
+                if verdict.accepted:
+                    self.report.messages_sent += 1
+        self._audited = len(self.vc.sent)
+
+    _audited = 0
+
+    def _op_key_package_upload(self) -> None:
+        self.vc.upload_key_packages(self._emulator(), self.rnd.randint(1, 2))
+
+    def _op_emulation_commit(self) -> None:
+        self.vc.emulation_commit(self._emulator())
+
+    def _op_welcome(self) -> None:
+        gid = self.rnd.choice(self._groups_without_vc())
+        c = self.rnd.choice(self._members(gid))
+        kp = self.ds.fetch_key_package(VC_ID)
+        self._peer_commit(c, lambda p: p.commit(adds=[kp]))
+
+    def _op_vc_commit(self) -> None:
+        gid = self.rnd.choice(self._groups_with_vc())
+        self.vc.commit(self._emulator(self._vc_in(gid)), gid)
+
+    def _op_vc_update(self) -> None:
+        gid = self.rnd.choice(self._groups_with_vc())
+        self.vc.update(self._emulator(self._vc_in(gid)), gid)
+        self.deliver_all()
+        committers = [c for c in self._members(gid) if "commit_update" in _features(c)
+                      or c.engine == "ours"]
+        if committers and self.rnd.random() < 0.7:
+            c = self.rnd.choice(committers)
+            self._peer_commit(c, lambda p: p.commit_pending())
+        else:
+            self.vc.commit(self._emulator(self._vc_in(gid)), gid)
+
+    def _op_external_join(self) -> None:
+        gid = self.rnd.choice(self._external_targets())
+        self.vc.external_join(self._emulator(), gid)
+
+    def _op_vc_message(self) -> None:
+        gid = self.rnd.choice(self._groups_with_vc())
+        name = self._emulator(self._vc_in(gid))
+        self.vc.send(name, gid, f"from {name} #{self.report.ops}".encode())
+        self._record(name)
+
+    def _op_peer_message(self) -> None:
+        gid = self.rnd.choice(self.group_ids)
+        c = self.rnd.choice(self._members(gid))
+        verdict = self.ds.submit(c.name, c.peer.encrypt(f"from {c.name}".encode()))
+        if not verdict.accepted:
+            raise Violation(f"the DS refused {c.name}'s message: {verdict.reason}")
+        self.report.messages_sent += 1
+
+    def _op_peer_commit(self) -> None:
+        gid = self.rnd.choice(self.group_ids)
+        c = self.rnd.choice(self._members(gid))
+        self._peer_commit(c, lambda p: p.commit())
+
+    def _op_peer_remove_vc(self) -> None:
+        gid = self.rnd.choice(self._groups_with_vc())
+        c = self.rnd.choice(self._members(gid))
+        hg = self.vc.emulators[self._vc_in(gid)[0]].groups[gid]
+        leaf = hg.group.own_leaf
+        node = hg.group.tree.leaf(leaf)
+        assert node is not None
+        cred = node.credential
+        member = Member(cred.identity if isinstance(cred, BasicCredential) else b"",
+                        node.signature_key)
+        self._peer_commit(c, lambda p: p.commit(removes=[(int(leaf), member)]))
+
+    def _op_concurrent_messages(self) -> None:
+        """Two emulators encrypt before either hears of the other (§5.9): in the strong
+        mode the DS refuses the second generation ID; the loser retries."""
+        gid = self.rnd.choice(self._groups_with_vc())
+        holders = self._vc_in(gid)
+        if len(holders) < 2:
+            return self._op_vc_message()
+        a, b = self.rnd.sample(holders, 2)
+        self.vc.sync([a, b])
+        outs = [(n, self.vc.emulators[n].send_private_message(gid, f"race {n}".encode()))
+                for n in (a, b)]
+        for n, out in outs:
+            if not self.vc.submit(n, out).accepted:
+                self.vc.send(n, gid, f"retry {n}".encode())
+        self._record(a)
+        return None
+
+    def _op_concurrent_commits(self) -> None:
+        """Two emulators commit to one group at once (P22): the DS takes the first."""
+        gid = self.rnd.choice(self._groups_with_vc())
+        holders = self._vc_in(gid)
+        if len(holders) < 2:
+            return self._op_vc_commit()
+        a, b = self.rnd.sample(holders, 2)
+        self.vc.sync([a, b])
+        outs = [(n, self.vc.emulators[n].vc_commit(gid)) for n in (a, b)]
+        for n, out in outs:
+            if not self.vc.submit(n, out).accepted:
+                self.vc.commit(n, gid)
+        return None
+
+    def _op_concurrent_emulation_commits(self) -> None:
+        a, b = self.rnd.sample(self.names, 2)
+        self.vc.sync([a, b])
+        outs = [(n, self.vc.emulators[n].emulation_commit()) for n in (a, b)]
+        for n, out in outs:
+            if not self.vc.submit(n, out).accepted:
+                self.vc.emulation_commit(n)
+
+    # --- checks ------------------------------------------------------------------------
+
+    def check(self) -> None:
+        self._record("")
+        for gid in self.group_ids:
+            self._check_group(gid)
+
+    def _check_group(self, gid: bytes) -> None:
+        holders = [self.vc.emulators[n] for n in self._vc_in(gid)]
+        members = self._members(gid)
+        auths: dict[str, bytes] = {}
+        for em in holders:
+            auths[em.name.decode()] = em.groups[gid].group.epoch_authenticator
+        for c in members:
+            a = c.peer.epoch_authenticator()
+            if a is not None:
+                auths[c.name] = a
+        if len(set(auths.values())) > 1:
+            raise Violation(f"group {gid.decode()}: epoch authenticators differ: "
+                            + ", ".join(f"{k}={v.hex()[:12]}" for k, v in auths.items()))
+        reference = (holders[0].groups[gid].group.export_secret(EXPORT_LABEL, b"", 32)
+                     if holders else None)
+        for c in members:
+            if c.peer.epoch_authenticator() is None:
+                mine = c.peer.export(EXPORT_LABEL, b"", 32)
+                if reference is None:
+                    reference = next((p.peer.export(EXPORT_LABEL, b"", 32) for p in members
+                                      if p.peer.epoch_authenticator() is not None), mine)
+                if mine != reference:
+                    raise Violation(f"group {gid.decode()}: {c.name} exports another secret")
+        if holders and len(holders) != len(self.names):
+            raise Violation(f"group {gid.decode()}: only {len(holders)} of "
+                            f"{len(self.names)} emulators hold the virtual client's group")
+        if holders:
+            leaf = holders[0].groups[gid].group.tree.leaf(holders[0].groups[gid].group.own_leaf)
+            assert leaf is not None
+            for c in members:
+                if c.engine == "mls-rs":
+                    continue  # its adapter reads no tree
+                keys = [m.signature_key for m in c.peer.roster().values()]
+                if keys.count(leaf.signature_key) != 1:
+                    raise Violation(f"{c.name} does not see the virtual client as one member")
+                if len(keys) != len(members) + 1:
+                    raise Violation(f"{c.name} sees {len(keys)} members, want "
+                                    f"{len(members) + 1}")
+
+
+def _features(c: PeerClient) -> frozenset[str]:
+    features = getattr(c.peer, "FEATURES", frozenset())
+    return features if isinstance(features, frozenset) else frozenset()
+
+
+def simulate(config: SimulationConfig) -> SimulationReport:
+    return Simulation(config).run()
