@@ -176,6 +176,38 @@ CHECKS: dict[str, tuple[str, str]] = {
     "EXT-PPRF-STATE": ("profile P2", "A PPRF state is prefix-free, sorted, with prefixes no longer "
                        "than the depth, zero padding bits and Nh-byte secrets."),
     # virtual clients (vc/reuse_guard.py)
+    # virtual clients (vc/): draft-ietf-mls-virtual-clients-00 with DRAFT-00-PROFILE
+    "VC-EPOCH-UNKNOWN": ("draft-00 5.3, P16", "The epoch_id of a DerivationInfo or "
+                         "KeyPackageUpload names an emulation epoch the emulator holds (for a "
+                         "KeyPackageUpload: the epoch its Commit is sent in)."),
+    "VC-EPOCH-DELETED": ("draft-00 5.2, P19", "A derivation names an emulation epoch whose "
+                         "derivation secrets are still kept (the last R + 1 epochs)."),
+    "VC-RANDOM-LENGTH": ("draft-00 5.2, Q6", "random is exactly Kdf.Nh bytes."),
+    "VC-SENDER-NOT-EMULATOR": ("draft-00 5.2, Q6", "The deriver's leaf_index is an emulator "
+                               "of the emulation epoch named."),
+    "VC-PPRF-COLLISION": ("draft-00 5.2, Q7", "A punctured PPRF leaf is served again only "
+                          "for the same (leaf_index, random)."),
+    "VC-SUITE-KDF": ("draft-00 5.2, Q3", "A higher-level group's KDF is the emulation "
+                     "group's."),
+    "VC-DERIVATION-INFO": ("draft-00 5.3, P6", "A virtual client's LeafNode carries a "
+                           "DerivationInfoComponent that decrypts under the epoch's "
+                           "epoch_encryption_key."),
+    "VC-REDERIVED-KEY-MISMATCH": ("draft-00 5.3", "Every key re-derived from the "
+                                  "DerivationInfo equals the one on the wire."),
+    "VC-ACTION-UNANNOUNCED": ("draft-00 5.5, ext-09 4.9", "Every SafeAAD item of an "
+                              "emulation-group message is a component the GroupContext's "
+                              "safe_aad list announces."),
+    "VC-KPU-UNKNOWN-REF": ("draft-00 5.5.1, P12, P16", "Each KeyPackageRef of a "
+                           "KeyPackageUpload is the ref of the KeyPackage its KeyPackageInfo "
+                           "derives."),
+    "VC-WELCOME-UNANNOUNCED": ("draft-00 5.5.1", "A Welcome for the virtual client names a "
+                               "KeyPackage a KeyPackageUpload announced."),
+    "VC-EXTERNAL-JOIN-UNANNOUNCED": ("draft-00 5.5.2", "An external commit of the virtual "
+                                     "client follows an ExternalJoin in the emulation "
+                                     "group."),
+    "VC-SEND-BEFORE-ROTATION": ("draft-00 5.8, P9", "An emulator sends only if it was a "
+                                "member of the emulation epoch the virtual client's LeafNode "
+                                "comes from."),
     "VC-RG-1": ("draft-00 5.8", "The leaf index recovered from a reuse guard is a member of "
                 "the emulation group."),
 }

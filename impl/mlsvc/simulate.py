@@ -487,8 +487,9 @@ class Simulation:
 
 
 def _features(c: PeerClient) -> frozenset[str]:
-    features = getattr(c.peer, "FEATURES", frozenset())
-    return features if isinstance(features, frozenset) else frozenset()
+    features: object = getattr(c.peer, "FEATURES", frozenset())
+    return frozenset(str(f) for f in features) if isinstance(features, frozenset) else (
+        frozenset())
 
 
 def simulate(config: SimulationConfig) -> SimulationReport:
