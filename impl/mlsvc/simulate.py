@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlsvc.ds import Consistency as DSConsistency
-from mlsvc.ds import DeliveryKind, DeliveryService
+from mlsvc.ds import Delivery, DeliveryKind, DeliveryService
 from mlsvc.errors import MLSError, StateError
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.peers import make_peer
 from mlsvc.peers.base import Member, Peer
+from mlsvc.peers.base import Received as PeerReceived
 from mlsvc.vc.emulator import Consistency, OutgoingKind
 from mlsvc.virtual_client import Event, VirtualClient
 
@@ -87,6 +88,8 @@ class SimulationReport:
             "messages_sent": self.messages_sent,
             "messages_decrypted": self.messages_decrypted,
             "messages_undecryptable": self.messages_undecryptable,
+            "undecryptable_share": round(self.messages_undecryptable / max(
+                1, self.messages_decrypted + self.messages_undecryptable), 4),
             "key_nonce_reuses": self.key_nonce_reuses,
             "misattributions": self.misattributions,
             "attributions": self.attributions,
@@ -126,6 +129,8 @@ class Simulation:
         self.vc = VirtualClient.create(self.ds, VC_ID, self.names, suite=config.suite,
                                        seed=seed, consistency=config.consistency)
         self.vc.listeners.append(self._on_event)
+        # called with every message a peer processed (tests audit what each one read)
+        self.peer_listeners: list[Callable[[PeerClient, Delivery, PeerReceived], None]] = []
         self.key_nonce: set[tuple[tuple[bytes, int, int, int], bytes]] = set()
         self.peers: dict[bytes, list[PeerClient]] = {}
         self.group_ids = [f"group-{g}".encode() for g in range(config.groups)]
@@ -193,6 +198,8 @@ class Simulation:
                 self.report.messages_decrypted += 1
             if r.removed:
                 c.member = False
+            for listener in self.peer_listeners:
+                listener(c, d, r)
 
     def _undecryptable(self, what: str) -> None:
         self.report.messages_undecryptable += 1
@@ -288,13 +295,41 @@ class Simulation:
         return out
 
     def step(self) -> None:
-        kind = self.rnd.choice(self._applicable())
+        self.apply(self.rnd.choice(self._applicable()))
+
+    # --- scripted use: a caller (a test, a state machine) chooses the operations ----------
+
+    def applicable(self) -> list[str]:
+        """The operation kinds (OP_KINDS) the current state allows."""
+        return self._applicable()
+
+    def apply(self, kind: str) -> None:
+        """One step of `kind` (its own choices drawn from `rnd`): run it, deliver
+        everything, publish GroupInfos, check."""
+        if kind not in self._applicable():
+            raise StateError(f"operation {kind} is not applicable now")
         getattr(self, "_op_" + kind)()
-        self.deliver_all()
-        self._publish_current()
+        self.settle()
         self.report.ops += 1
         self.report.by_kind[kind] += 1
         self.check()
+
+    def settle(self) -> None:
+        """Deliver everything, then publish each group's current GroupInfo."""
+        self.deliver_all()
+        self._publish_current()
+
+    def peer_commit(self, c: PeerClient, make: Callable[[Peer], Any]) -> None:
+        """`c` commits (`make(peer)` returns its CommitResult) through the DS: Welcome
+        routed, GroupInfo published; a refusal is a Violation."""
+        self._peer_commit(c, make)
+
+    def peer_send(self, c: PeerClient, data: bytes) -> None:
+        """`c` sends an application message through the DS."""
+        verdict = self.ds.submit(c.name, c.peer.encrypt(data))
+        if not verdict.accepted:
+            raise Violation(f"the DS refused {c.name}'s message: {verdict.reason}")
+        self.report.messages_sent += 1
 
     def run(self) -> SimulationReport:
         start = time.perf_counter()
