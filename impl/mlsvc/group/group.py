@@ -714,13 +714,17 @@ class Group:
     # --- receiving (§12.4.2, §6) ----------------------------------------------------------
 
     def process(
-        self, message: bytes | MLSMessage, *, sibling: SiblingKeySource | None = None
+        self, message: bytes | MLSMessage, *, sibling: SiblingKeySource | None = None,
+        retain_own_key: bool = False,
     ) -> Event:
         """Authenticate and apply one message from the delivery service.
 
         A commit sent from our own leaf that is not our pending commit is rejected
         (CM-OWN-COMMIT) unless `sibling` supplies the keys of the emulator that sent it
-        (virtual clients: several emulators share one leaf)."""
+        (virtual clients: several emulators share one leaf). `retain_own_key` keeps the
+        key of a PrivateMessage from our own leaf until `release_sent_key`, so a second
+        message of a sibling on the same generation stays readable (an eventually
+        consistent DS, DRAFT-00-PROFILE P20)."""
         self._require_active()
         msg = MLSMessage.decode(message) if isinstance(message, bytes) else message
         body = msg.body
@@ -749,7 +753,8 @@ class Group:
             raise StateError("process takes PublicMessage or PrivateMessage; use join() for "
                              "a Welcome")
         verified = verify_sender(s, unverified)
-        if verified.sender_data is not None:
+        if verified.sender_data is not None and not (
+                retain_own_key and verified.sender_data.leaf_index == s.own_leaf):
             consume_private_key(s.secret_tree, verified)
         fc = verified.content.content
         if fc.content_type == ContentType.APPLICATION:

@@ -425,10 +425,15 @@ class Emulator:
             if self.vc.consistency is Consistency.STRONG:
                 hg.group.release_sent_key(out.generation)  # §9.2: nobody else used it
             else:
-                hg.sent.append(out.generation)
-                while len(hg.sent) > self.vc.sent_key_window:
-                    hg.group.release_sent_key(hg.sent.pop(0))
+                self._keep_sent(hg, out.generation)
         return Accepted()
+
+    def _keep_sent(self, hg: HigherGroup, generation: int) -> None:
+        """P20 (eventual): the shared leaf's keys stay for W generations, then go."""
+        if generation not in hg.sent:
+            hg.sent.append(generation)
+        while len(hg.sent) > self.vc.sent_key_window:
+            hg.group.release_sent_key(hg.sent.pop(0))
 
     def refused(self, out: Outgoing) -> None:
         """The DS refused `out` (another message won, P20/P22): drop it; nothing derived
@@ -704,7 +709,8 @@ class Emulator:
         update_plan: tuple[SiblingCommitKeys, LeafOp, Derivation] | None = None
         if update is not None:
             update_plan = self._sibling_keys(update, g)
-        event = g.process(msg, sibling=sibling)
+        eventual = self.vc.consistency is Consistency.EVENTUAL
+        event = g.process(msg, sibling=sibling, retain_own_key=eventual)
         for _, d in found:
             commit_derivation(d)
         if update_plan is not None:
@@ -721,6 +727,8 @@ class Emulator:
                 self._after_commit(hg)
             self.collect()
         if isinstance(event, ApplicationMessage) and event.sender == g.own_leaf:
+            if eventual:
+                self._keep_sent(hg, event.generation)
             ep = self.epochs.by_id(hg.active.epoch_id)
             leaf = recover_leaf_index(self.ecs, hg.active.leaf_node_secret,
                                       event.key_schedule_nonce, event.reuse_guard,
