@@ -208,6 +208,11 @@ CHECKS: dict[str, tuple[str, str]] = {
     "VC-SEND-BEFORE-ROTATION": ("draft-00 5.8, P9", "An emulator sends only if it was a "
                                 "member of the emulation epoch the virtual client's LeafNode "
                                 "comes from."),
+    "VC-GENERATION-ID-COLLISION": ("draft-00 5.9, P11, P20", "A strongly consistent DS "
+                                   "accepts a generation ID once per (group, epoch, ratchet "
+                                   "type)."),
+    "VC-GENERATION-ID-MISSING": ("draft-00 5.9, P20", "In the strong mode every PrivateMessage "
+                                 "an emulator sends carries its generation ID."),
     "VC-RG-1": ("draft-00 5.8", "The leaf index recovered from a reuse guard is a member of "
                 "the emulation group."),
 }

@@ -371,8 +371,9 @@ def test_strong_mode_refuses_a_generation_id_already_used_in_its_scope(world: Wo
     ds = make_ds(world)
     accepted(ds.submit("e1", world.app_a, on_behalf_of="V", generation_id=gen_id(1)))
     before = ds.to_bytes(include_stats=False)
-    refused(ds.submit("e2", world.app_a2, on_behalf_of="V", generation_id=gen_id(1)),
-            "generation-id-collision")
+    verdict = ds.submit("e2", world.app_a2, on_behalf_of="V", generation_id=gen_id(1))
+    refused(verdict, "generation-id-collision")
+    assert verdict.check_id == "VC-GENERATION-ID-COLLISION"
     assert ds.to_bytes(include_stats=False) == before
     assert ds.stats.generation_id_collisions == 1
     # the loser re-encrypts at its next generation (P20): a fresh ID is accepted
@@ -414,7 +415,11 @@ def test_same_generation_id_in_another_group_is_accepted(world: World) -> None:
 
 def test_strong_mode_requires_the_id_from_an_emulator(world: World) -> None:
     ds = make_ds(world)
-    refused(ds.submit("e1", world.app_a, on_behalf_of="V"), "missing-generation-id")
+    before = ds.to_bytes(include_stats=False)
+    verdict = ds.submit("e1", world.app_a, on_behalf_of="V")
+    refused(verdict, "missing-generation-id")
+    assert verdict.check_id == "VC-GENERATION-ID-MISSING"
+    assert ds.to_bytes(include_stats=False) == before
     refused(ds.submit("e1", world.h_proposal, on_behalf_of="V"), "missing-generation-id")
     # an ordinary client needs none; nor does an emulator's PublicMessage
     accepted(ds.submit("alice", world.app_a))

@@ -75,6 +75,10 @@ MISSING_GENERATION_ID = "missing-generation-id"
 UNKNOWN_GROUP = "unknown-group"
 NOT_A_MEMBER = "not-a-member"
 NOT_AN_EMULATOR = "not-an-emulator"
+CHECK_OF_REASON = {GENERATION_ID_COLLISION: "VC-GENERATION-ID-COLLISION",
+                   MISSING_GENERATION_ID: "VC-GENERATION-ID-MISSING"}
+"""Refusals that enforce a named check of draft-00 §5.9 / P20."""
+
 REASONS = (STALE_EPOCH, COMMIT_CONFLICT, GENERATION_ID_COLLISION, MISSING_GENERATION_ID,
            UNKNOWN_GROUP, NOT_A_MEMBER, NOT_AN_EMULATOR)
 
@@ -88,6 +92,12 @@ class Submitted:
     reason: str | None
     group_seq: int | None
     delivery: Delivery | None
+
+    @property
+    def check_id(self) -> str | None:
+        """The named check (mlsvc.checks) a refusal enforces, where it is one of the
+        drafts' rules (docs/VALIDATION.md); None otherwise."""
+        return CHECK_OF_REASON.get(self.reason) if self.reason is not None else None
 
 
 class DeliveryService:

@@ -32,7 +32,7 @@ from enum import Enum
 from mlsvc.checks import fail
 from mlsvc.crypto.hpke import RandomSource
 from mlsvc.crypto.suites import CipherSuite, get_suite
-from mlsvc.errors import StateError, ValidationError
+from mlsvc.errors import DecodeError, StateError, ValidationError
 from mlsvc.ext.codepoints import DEFAULT_CODEPOINTS, CodePoints
 from mlsvc.ext.components import (
     Negotiated,
@@ -55,7 +55,7 @@ from mlsvc.messages.group_info import GroupContext, GroupInfo
 from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.leaf_node import Capabilities, LeafNode
 from mlsvc.messages.mls_message import MLSMessage
-from mlsvc.messages.proposals import Add, Update
+from mlsvc.messages.proposals import Add, Remove, Update
 from mlsvc.messages.welcome import Welcome
 from mlsvc.types import LeafIndex
 from mlsvc.vc import derivation as dinfo
@@ -73,8 +73,8 @@ from mlsvc.vc.operation import (
     Derivation,
     OperationKeys,
     commit_derivation,
+    derive_and_commit,
     operation_keys,
-    plan_derivation,
     plan_rederivation,
 )
 from mlsvc.vc.reuse_guard import make_reuse_guard, recover_leaf_index
@@ -232,7 +232,8 @@ class Emulator:
     def group_config(self) -> GroupConfig:
         """The GroupConfig of the virtual client's higher-level groups."""
         return GroupConfig(rng=self.rng,
-                           supported_extensions=(self.vc.ext_codepoints.app_data_dictionary,))
+                           supported_extensions=(self.vc.ext_codepoints.app_data_dictionary,),
+                           group_id_in_use=lambda group_id: group_id in self.groups)
 
     def _emulation_capabilities(self) -> Capabilities:
         return capabilities_with_dictionary(default_capabilities(self.ecs.id),
@@ -326,9 +327,8 @@ class Emulator:
     def _derive(self) -> Derivation:
         """A new operation from the emulation group's latest epoch (P19), punctured at
         once by the deriver (P3)."""
-        d = plan_derivation(self.ecs, self.epochs.latest, self.rng)
+        d = derive_and_commit(self.ecs, self.epochs.latest, self.rng)
         self.stats.resamples += d.resamples
-        commit_derivation(d)
         return d
 
     def _vc_identity(self, keys: OperationKeys) -> Identity:
@@ -574,15 +574,13 @@ class Emulator:
         KeyPackageRef"). VC-WELCOME-UNANNOUNCED when it names none."""
         body = MLSMessage.decode(welcome).body
         if not isinstance(body, Welcome):
-            raise StateError("not a Welcome")
+            raise DecodeError("not a Welcome message")
         held = next((self.key_packages[s.new_member] for s in body.secrets
                      if s.new_member in self.key_packages), None)
         if held is None:
             fail("VC-WELCOME-UNANNOUNCED", "the Welcome is for no KeyPackage the virtual "
                                            "client announced")
-        g = Group.join(body, held.bundle, self.group_config())
-        if g.group_id in self.groups:
-            raise StateError("the virtual client is already in that group")
+        g = Group.join(body, held.bundle, self.group_config())  # WEL-GROUP-ID if a member
         self.groups[g.group_id] = HigherGroup(g, held.op)
         del self.key_packages[held.bundle.ref(g.cipher_suite)]  # one-time use (§10)
         self.collect()
@@ -594,6 +592,12 @@ class Emulator:
         if self.emulation is not None and group_id == self.emulation.group_id:
             return self._deliver_emulation(message)
         hg = self.groups.get(group_id)
+        if _external_commit_of_ours(message, hg):
+            if group_id in self.expected_joins:
+                raise StateError("an announced external commit: use follow_external_join")
+            fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
+                                                 "(joining, or replacing its leaf) that no "
+                                                 "ExternalJoin announced")
         if hg is None:
             raise StateError(f"no group {group_id.hex()}: use follow_external_join for an "
                              "announced external join")
@@ -640,7 +644,7 @@ class Emulator:
         sent in; recreate each and check its ref (VC-KPU-UNKNOWN-REF)."""
         body = msg.body
         if not isinstance(body, PublicMessage):
-            raise StateError("emulation Commits are PublicMessages here")
+            raise DecodeError("an emulation Commit carrying an action is a PublicMessage")
         sender = body.content.sender.leaf_index
         ep = self.epochs.for_derivation(kpu.epoch_id)
         if ep.epoch != g.epoch:
@@ -756,7 +760,7 @@ class Emulator:
         group it joined from the GroupInfo it used and the re-derived keys (P17)."""
         body = MLSMessage.decode(commit).body
         if not isinstance(body, PublicMessage):
-            raise StateError("an external commit is a PublicMessage")
+            raise DecodeError("an external commit is a PublicMessage (RFC 9420 §12.4.3.2)")
         group_id = body.content.group_id
         if group_id not in self.expected_joins:
             fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
@@ -804,8 +808,21 @@ def _identity_of_identity(identity: Identity) -> bytes:
 def _group_info_suite(group_info: bytes) -> CipherSuite:
     body = MLSMessage.decode(group_info).body
     if not isinstance(body, GroupInfo):
-        raise StateError("not a GroupInfo")
+        raise DecodeError("not a GroupInfo message")
     return get_suite(body.group_context.cipher_suite)
+
+
+def _external_commit_of_ours(message: bytes, hg: HigherGroup | None) -> bool:
+    """An external commit the virtual client made: delivered for a group it is not in
+    (the DS fans it out to the virtual client it acts for), or removing its leaf (a
+    resync: EC-RESYNC-CREDENTIAL makes the joiner the virtual client)."""
+    body = MLSMessage.decode(message).body
+    if (not isinstance(body, PublicMessage)
+            or body.content.sender.sender_type != SenderType.NEW_MEMBER_COMMIT):
+        return False
+    commit = body.content.content
+    return hg is None or (isinstance(commit, Commit) and any(
+        isinstance(p, Remove) and p.removed == hg.group.own_leaf for p in commit.proposals))
 
 
 def _own_update(msg: MLSMessage, own_leaf: LeafIndex) -> LeafNode | None:
