@@ -214,7 +214,6 @@ class Emulator:
         self._action: _Pending | None = None
         self._pending_ops: dict[bytes, tuple[LeafOp, Derivation | None]] = {}
         self.stats = EmulatorStats()
-        self._clock = clock
 
     # --- configuration --------------------------------------------------------------------
 
@@ -362,17 +361,11 @@ class Emulator:
         if count < 1:
             raise StateError("create at least one KeyPackage")
         suite = group_suite or self.vc.emulation_suite
-        held = [self._key_package(self._derive(), suite) for _ in range(count)]
-        infos: list[KeyPackageInfo] = []
-        for h in held:
-            info = dinfo.find_in_leaf(h.bundle.key_package.leaf_node, self.vc.ext_codepoints,
-                                      self.vc.codepoints)
-            assert info is not None
-            ep = self.epochs.latest
-            assert ep.encryption_key is not None
-            tbe = dinfo.open_info(self.ecs, info, ep.encryption_key,
-                                  h.bundle.key_package.leaf_node.encryption_key)
-            infos.append(KeyPackageInfo(h.bundle.ref(get_suite(suite)), tbe.random))
+        gcs = get_suite(suite)
+        derived = [self._derive() for _ in range(count)]
+        held = [self._key_package(d, suite) for d in derived]
+        infos = [KeyPackageInfo(h.bundle.ref(gcs), d.random) for h, d in zip(held, derived,
+                                                                             strict=True)]
         action = VirtualClientAction(KeyPackageUpload(self.epochs.latest.epoch_id,
                                                       tuple(infos)))
         out = self.emulation_commit(action)
