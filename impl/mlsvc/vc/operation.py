@@ -124,6 +124,26 @@ def plan_derivation(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource) -
     raise StateError("no unpunctured PPRF leaf after 64 draws")
 
 
+def derive_and_commit(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource
+                      ) -> Derivation:
+    """`plan_derivation` and `commit_derivation` in one, for the deriving emulator, who
+    punctures at once (P3): the same draws, secret and resulting state, with one walk
+    down the PPRF (evaluate and puncture together) instead of two."""
+    if epoch.pprf is None:
+        raise StateError(f"emulation epoch {epoch.epoch} can no longer derive (P19)")
+    for resamples in range(MAX_RESAMPLES):
+        random = rng(cs.nh)
+        if len(random) != cs.nh:
+            raise StateError("the random source returned the wrong number of bytes")
+        x = pprf_leaf(cs, epoch.own_leaf, random)
+        if not epoch.pprf.is_punctured(x):
+            secret = epoch.pprf.evaluate_and_puncture(x)
+            epoch.retained[x] = RetainedOperation(int(epoch.own_leaf), random, secret)
+            return Derivation(epoch, int(epoch.own_leaf), random, x, secret, fresh=False,
+                              resamples=resamples)
+    raise StateError("no unpunctured PPRF leaf after 64 draws")
+
+
 def commit_derivation(d: Derivation) -> None:
     """Puncture the PPRF leaf and keep the Q7 entry (no-op for an entry already kept)."""
     if not d.fresh:
