@@ -707,6 +707,8 @@ class Emulator:
         if update is not None:
             update_plan = self._sibling_keys(update, g)
         eventual = self.vc.consistency is Consistency.EVENTUAL
+        tree_before = (g.state.secret_tree.state.copy()
+                       if isinstance(msg.body, PrivateMessage) else None)
         event = g.process(msg, sibling=sibling, retain_own_key=eventual)
         for _, d in found:
             commit_derivation(d)
@@ -724,12 +726,17 @@ class Emulator:
                 self._after_commit(hg)
             self.collect()
         if isinstance(event, ApplicationMessage) and event.sender == g.own_leaf:
+            ep = self.epochs.by_id(hg.active.epoch_id)
+            try:
+                leaf = recover_leaf_index(self.ecs, hg.active.leaf_node_secret,
+                                          event.key_schedule_nonce, event.reuse_guard,
+                                          ep.leaf_count, ep.roster)
+            except ValidationError:
+                assert tree_before is not None
+                g.state.secret_tree.state = tree_before  # VC-RG-1: the key is not burnt
+                raise
             if eventual:
                 self._keep_sent(hg, event.generation)
-            ep = self.epochs.by_id(hg.active.epoch_id)
-            leaf = recover_leaf_index(self.ecs, hg.active.leaf_node_secret,
-                                      event.key_schedule_nonce, event.reuse_guard,
-                                      ep.leaf_count, ep.roster)
             return Received(group_id, event, sibling_leaf=int(leaf), sibling_epoch=ep.epoch)
         return Received(group_id, event)
 
