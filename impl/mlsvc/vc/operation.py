@@ -29,7 +29,8 @@ fails later checks leaves the state unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from mlsvc.checks import fail
 from mlsvc.codec import Writer
@@ -176,24 +177,33 @@ class OperationSecrets:
 @dataclass(frozen=True)
 class OperationKeys:
     """The key material of one operation in a higher-level group's suite (P5, Q3, Q9):
-    (private, public) pairs, the first path secret and the ExternalInit seed."""
+    (private, public) pairs, the first path secret and the ExternalInit seed. The init
+    key pair is derived on first use of `init` (only a KeyPackage needs it; a commit,
+    an Update or a sibling's re-derivation does not)."""
 
     signature: tuple[bytes, bytes]
     encryption: tuple[bytes, bytes]
-    init: tuple[bytes, bytes]
     path_secret: bytes
     external_init_seed: bytes
     leaf_node_secret: bytes  # P8: encryption_key_secret, the reuse guard's key input
+    init_key_secret: bytes = field(repr=False)
+    group_suite: CipherSuite = field(repr=False, compare=False)
+
+    @cached_property
+    def init(self) -> tuple[bytes, bytes]:
+        """The init key pair, DeriveKeyPair(init_key_secret) of the group's KEM."""
+        return self.group_suite.kem.derive_key_pair(self.init_key_secret)
 
     @classmethod
     def of(cls, group_suite: CipherSuite, secrets: OperationSecrets) -> OperationKeys:
         return cls(
             signature=group_suite.signature.derive_key_pair(secrets.signature_key_secret),
             encryption=group_suite.kem.derive_key_pair(secrets.encryption_key_secret),
-            init=group_suite.kem.derive_key_pair(secrets.init_key_secret),
             path_secret=secrets.path_generation_secret,
             external_init_seed=secrets.external_init_secret,
             leaf_node_secret=secrets.encryption_key_secret,
+            init_key_secret=secrets.init_key_secret,
+            group_suite=group_suite,
         )
 
 
