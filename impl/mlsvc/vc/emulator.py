@@ -362,6 +362,7 @@ class Emulator:
             raise StateError("create at least one KeyPackage")
         suite = group_suite or self.vc.emulation_suite
         gcs = get_suite(suite)
+        _check_suite_kdf(self.ecs, gcs)  # before anything is derived or punctured
         derived = [self._derive() for _ in range(count)]
         held = [self._key_package(d, suite) for d in derived]
         infos = [KeyPackageInfo(h.bundle.ref(gcs), d.random) for h, d in zip(held, derived,
@@ -378,6 +379,7 @@ class Emulator:
     def external_join(self, group_id: bytes, group_info: bytes) -> Outgoing:
         """§5.5.2 step one: an ExternalJoin Commit; `accepted` then returns the external
         commit into `group_id` made from `group_info` (P17)."""
+        _check_suite_kdf(self.ecs, _group_info_suite(group_info))  # before announcing it
         out = self.emulation_commit(VirtualClientAction(ExternalJoin(group_id)))
         assert self._action is not None
         self._action.external_group_info = group_info
@@ -803,6 +805,14 @@ def _identity_of(leaf: LeafNode) -> bytes:
 def _identity_of_identity(identity: Identity) -> bytes:
     cred = identity.credential
     return cred.identity if isinstance(cred, BasicCredential) else cred.encode()
+
+
+def _check_suite_kdf(emulation_suite: CipherSuite, group_suite: CipherSuite) -> None:
+    """Q3 for a local request, checked before any state changes (operation_keys checks
+    it again at derivation time)."""
+    if group_suite.nh != emulation_suite.nh:
+        fail("VC-SUITE-KDF", "the higher-level group's KDF differs from the emulation "
+                             "group's (Q3)")
 
 
 def _group_info_suite(group_info: bytes) -> CipherSuite:
