@@ -587,7 +587,8 @@ class Emulator:
         if self.emulation is not None and group_id == self.emulation.group_id:
             return self._deliver_emulation(message)
         hg = self.groups.get(group_id)
-        if _external_commit_of_ours(message, hg):
+        msg = MLSMessage.decode(message)  # once: every check below reads the same decoding
+        if _external_commit_of_ours(msg, hg):
             if group_id in self.expected_joins:
                 raise StateError("an announced external commit: use follow_external_join")
             fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
@@ -596,7 +597,7 @@ class Emulator:
         if hg is None:
             raise StateError(f"no group {group_id.hex()}: use follow_external_join for an "
                              "announced external join")
-        return self._deliver_higher(group_id, hg, message)
+        return self._deliver_higher(group_id, hg, msg)
 
     def _deliver_emulation(self, message: bytes) -> Received:
         g = self.emu
@@ -694,7 +695,7 @@ class Emulator:
         return (SiblingCommitKeys(keys.path_secret, keys.encryption[0], ident),
                 LeafOp(ep.epoch_id, keys.leaf_node_secret), d)
 
-    def _deliver_higher(self, group_id: bytes, hg: HigherGroup, message: bytes) -> Received:
+    def _deliver_higher(self, group_id: bytes, hg: HigherGroup, msg: MLSMessage) -> Received:
         g = hg.group
         found: list[tuple[LeafOp, Derivation]] = []
 
@@ -703,7 +704,6 @@ class Emulator:
             found.append((op, d))
             return keys
 
-        msg = MLSMessage.decode(message)
         update = _own_update(msg, g.own_leaf)
         update_plan: tuple[SiblingCommitKeys, LeafOp, Derivation] | None = None
         if update is not None:
@@ -822,11 +822,11 @@ def _group_info_suite(group_info: bytes) -> CipherSuite:
     return get_suite(body.group_context.cipher_suite)
 
 
-def _external_commit_of_ours(message: bytes, hg: HigherGroup | None) -> bool:
+def _external_commit_of_ours(message: MLSMessage, hg: HigherGroup | None) -> bool:
     """An external commit the virtual client made: delivered for a group it is not in
     (the DS fans it out to the virtual client it acts for), or removing its leaf (a
     resync: EC-RESYNC-CREDENTIAL makes the joiner the virtual client)."""
-    body = MLSMessage.decode(message).body
+    body = message.body
     if (not isinstance(body, PublicMessage)
             or body.content.sender.sender_type != SenderType.NEW_MEMBER_COMMIT):
         return False
