@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench.reuse_guard", "bench.group"]
+MODULES = ["bench.reuse_guard", "bench.group", "bench.vc"]
 
 
 def main() -> int:
