@@ -231,3 +231,59 @@ def colliding_randoms(index_a: int, index_b: int) -> tuple[bytes, bytes]:
         seen_a[xa] = r
         seen_b[xb] = r
     raise AssertionError("no collision found")  # pragma: no cover
+
+
+# --- independent restatements (hashlib / hmac / cryptography, no mlsvc crypto) ------------
+
+
+def varint(n: int) -> bytes:
+    """RFC 9420 §2.1.2 variable-length integer (1, 2 or 4 bytes)."""
+    if n < 1 << 6:
+        return bytes([n])
+    if n < 1 << 14:
+        return (n | 0x4000).to_bytes(2, "big")
+    return (n | 0x80000000).to_bytes(4, "big")
+
+
+def opaque(data: bytes) -> bytes:
+    return varint(len(data)) + data
+
+
+def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
+    import hmac
+
+    out, block, i = b"", b"", 0
+    while len(out) < length:
+        i += 1
+        block = hmac.new(prk, block + info + bytes([i]), hash_name).digest()
+        out += block
+    return out[:length]
+
+
+def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
+    import hmac
+
+    return hmac.new(salt or b"\x00" * hashlib.new(hash_name).digest_size, ikm,
+                    hash_name).digest()
+
+
+def expand_with_label(hash_name: str, secret: bytes, label: bytes, context: bytes,
+                      length: int) -> bytes:
+    """RFC 9420 §8 ExpandWithLabel, restated."""
+    info = length.to_bytes(2, "big") + opaque(b"MLS 1.0 " + label) + opaque(context)
+    return hkdf_expand(hash_name, secret, info, length)
+
+
+def derive_secret(hash_name: str, secret: bytes, label: bytes) -> bytes:
+    return expand_with_label(hash_name, secret, label, b"",
+                             hashlib.new(hash_name).digest_size)
+
+
+def pprf_eval(hash_name: str, key: bytes, x: int, depth: int) -> bytes:
+    """Profile P2: walk from the root, most-significant bit first, 0 = left."""
+    node = key
+    n = hashlib.new(hash_name).digest_size
+    for bit in range(depth - 1, -1, -1):
+        node = expand_with_label(hash_name, node, b"tree",
+                                 b"right" if (x >> bit) & 1 else b"left", n)
+    return node
