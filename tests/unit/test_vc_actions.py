@@ -27,7 +27,8 @@ def test_key_package_upload_bytes() -> None:
     assert kpu.encode() == b"\x20" + epoch_id + b"\x40\x84" + infos
     assert KeyPackageUpload.decode(kpu.encode()) == kpu
     action = VirtualClientAction(kpu)
-    assert action.action_type == ActionType.KEY_PACKAGE_UPLOAD == 1
+    assert action.action_type is ActionType.KEY_PACKAGE_UPLOAD
+    assert int(action.action_type) == 1
     assert action.encode() == b"\x01" + kpu.encode()
     assert VirtualClientAction.decode(action.encode()) == action
     empty = KeyPackageUpload(epoch_id, ())
@@ -36,7 +37,8 @@ def test_key_package_upload_bytes() -> None:
 
 def test_external_join_bytes() -> None:
     action = VirtualClientAction(ExternalJoin(b"group-7"))
-    assert action.action_type == ActionType.EXTERNAL_JOIN == 2
+    assert action.action_type is ActionType.EXTERNAL_JOIN
+    assert int(action.action_type) == 2
     assert action.encode() == b"\x02\x07group-7"
     assert VirtualClientAction.decode(action.encode()) == action
 
