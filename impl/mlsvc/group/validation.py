@@ -53,13 +53,18 @@ def validate_leaf_node(
     leaf: LeafNode,
     where: LeafContext,
     group_extensions: Extensions,
-    tree: RatchetTree | None,
+    tree: None,
     config: GroupConfig,
     *,
-    skip_uniqueness_for: Iterable[LeafIndex] = (),
     check_lifetime: bool = True,
 ) -> None:
-    """§7.3 leaf node validation (and the §7.2 content rules)."""
+    """§7.3 leaf node validation (and the §7.2 content rules) of the leaf on its own.
+
+    The §7.3 rules that compare the leaf with the other members (LN-CRED-TYPE-SUPPORTED
+    in both directions, LN-UNIQUE-SIGNATURE-KEY, LN-UNIQUE-ENCRYPTION-KEY) have one
+    home, mlsvc.group.proposals (`MemberIndex.check` for the leaves of a proposal list,
+    `check_leaf_against_members` for a single Update or path leaf). `tree` is always
+    None; the positional slot stays until the callers stop passing it."""
     if leaf.leaf_node_source != where.source:
         fail("LN-SOURCE", f"leaf_node_source {leaf.leaf_node_source!r}, expected "
                           f"{where.source!r}")
@@ -102,35 +107,16 @@ def validate_leaf_node(
         where.replaced.encryption_key == leaf.encryption_key
     ):
         fail("LN-UPDATE-NEW-KEY", "an Update must change the encryption key")
-    if tree is not None:
-        skip = set(skip_uniqueness_for)
-        cred_type = leaf.credential.credential_type
-        for i, other in tree.leaves():
-            if i in skip:
-                continue
-            if cred_type not in other.capabilities.credentials:
-                fail("LN-CRED-TYPE-SUPPORTED",
-                     f"member {i} does not support credential type {cred_type}")
-            if other.credential.credential_type not in caps.credentials:
-                fail("LN-CRED-TYPE-SUPPORTED",
-                     f"credential type {other.credential.credential_type} of member {i} "
-                     "not supported")
-            if other.signature_key == leaf.signature_key:
-                fail("LN-UNIQUE-SIGNATURE-KEY", f"signature key already used by member {i}")
-            if other.encryption_key == leaf.encryption_key:
-                fail("LN-UNIQUE-ENCRYPTION-KEY", f"encryption key already used by member {i}")
 
 
 def validate_key_package(
     cs: CipherSuite,
     kp: KeyPackage,
     group_extensions: Extensions,
-    tree: RatchetTree | None,
+    tree: None,
     config: GroupConfig,
-    *,
-    skip_uniqueness_for: Iterable[LeafIndex] = (),
 ) -> None:
-    """§10.1 KeyPackage validation."""
+    """§10.1 KeyPackage validation (its leaf on its own: see `validate_leaf_node`)."""
     if kp.cipher_suite != cs.id or kp.version != ProtocolVersion.MLS10:
         fail("KP-SUITE-VERSION", f"KeyPackage for suite {kp.cipher_suite} version {kp.version}")
     if not kp.verify(cs):
@@ -140,7 +126,7 @@ def validate_key_package(
     if duplicate_types(kp.extensions):
         fail("PR-EXTENSIONS-UNIQUE", "KeyPackage extensions repeat a type")
     validate_leaf_node(cs, kp.leaf_node, LeafContext(LeafNodeSource.KEY_PACKAGE),
-                       group_extensions, tree, config, skip_uniqueness_for=skip_uniqueness_for)
+                       group_extensions, tree, config)
 
 
 def validate_group_context_extensions(

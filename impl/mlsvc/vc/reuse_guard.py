@@ -103,11 +103,6 @@ def choose_x(leaf_index: int, n_leaves: int, rng: RandomSource) -> int:
     return class_member(int.from_bytes(draw, "big"), leaf_index, k)
 
 
-def reuse_guard_from_x(prp_key: bytes, x: int) -> bytes:
-    """§5.8/P10: reuse_guard = SmallSpacePRP.Encrypt(prp_key, x) as 4 big-endian bytes."""
-    return prp_encrypt(prp_key, x).to_bytes(REUSE_GUARD_LENGTH, "big")
-
-
 def make_reuse_guard(
     cs: CipherSuite,
     secret: bytes,
