@@ -59,13 +59,16 @@ class ResolvedProposal:
 
 @dataclass
 class MemberIndex:
-    """Sets over the members' leaves for the §7.3 uniqueness and credential checks,
-    built once per commit so validating n Adds costs O(n), not O(n^2)."""
+    """Counts over the members' leaves for the §7.3 uniqueness and credential checks,
+    built once per commit so validating n Adds costs O(n), not O(n^2). Counts (rather
+    than an intersection of capabilities) let `check` leave out the leaf an Update
+    replaces: §7.3 compares a leaf with the *other* members."""
 
     signature_keys: dict[bytes, LeafIndex] = field(default_factory=dict)
     encryption_keys: dict[bytes, LeafIndex] = field(default_factory=dict)
-    credential_types: dict[int, int] = field(default_factory=dict)  # type -> count in use
-    supported_by_all: set[int] | None = None  # credential types every member supports
+    credential_types: dict[int, int] = field(default_factory=dict)  # type -> members using it
+    supporters: dict[int, int] = field(default_factory=dict)  # type -> members listing it
+    leaves: dict[LeafIndex, LeafNode] = field(default_factory=dict)
 
     @classmethod
     def from_tree(cls, tree: RatchetTree) -> MemberIndex:
@@ -75,24 +78,39 @@ class MemberIndex:
         return index
 
     def add(self, i: LeafIndex, leaf: LeafNode) -> None:
+        self.leaves[i] = leaf
         self.signature_keys[leaf.signature_key] = i
         self.encryption_keys[leaf.encryption_key] = i
         t = leaf.credential.credential_type
         self.credential_types[t] = self.credential_types.get(t, 0) + 1
-        caps = set(leaf.capabilities.credentials)
-        self.supported_by_all = caps if self.supported_by_all is None else (
-            self.supported_by_all & caps
-        )
+        for c in set(leaf.capabilities.credentials):
+            self.supporters[c] = self.supporters.get(c, 0) + 1
+
+    def replace(self, i: LeafIndex, leaf: LeafNode) -> None:
+        """Leaf i becomes `leaf` (an applied Update)."""
+        old = self.leaves.pop(i)
+        if self.signature_keys.get(old.signature_key) == i:
+            del self.signature_keys[old.signature_key]
+        if self.encryption_keys.get(old.encryption_key) == i:
+            del self.encryption_keys[old.encryption_key]
+        self.credential_types[old.credential.credential_type] -= 1
+        for c in set(old.capabilities.credentials):
+            self.supporters[c] -= 1
+        self.add(i, leaf)
 
     def check(self, leaf: LeafNode, skip: LeafIndex | None = None) -> None:
-        """§7.3: credential type supported by all, all types in use supported by this
-        leaf, signature_key and encryption_key unique (ignoring leaf `skip`, the
-        leaf being replaced)."""
+        """§7.3 against every member but `skip` (the leaf being replaced): the leaf's
+        credential type is supported by all of them, every credential type they use is
+        in the leaf's capabilities, and signature_key and encryption_key are unique."""
+        old = self.leaves.get(skip) if skip is not None else None
+        others = len(self.leaves) - (old is not None)
+        old_caps = set(old.capabilities.credentials) if old is not None else set()
         t = leaf.credential.credential_type
-        if self.supported_by_all is not None and t not in self.supported_by_all:
+        if self.supporters.get(t, 0) - (t in old_caps) < others:
             fail("LN-CRED-TYPE-SUPPORTED", f"credential type {t} not supported by all members")
-        for used in self.credential_types:
-            if used not in leaf.capabilities.credentials:
+        old_type = old.credential.credential_type if old is not None else None
+        for used, count in self.credential_types.items():
+            if count - (used == old_type) > 0 and used not in leaf.capabilities.credentials:
                 fail("LN-CRED-TYPE-SUPPORTED", f"credential type {used} in use, not supported")
         owner = self.signature_keys.get(leaf.signature_key)
         if owner is not None and owner != skip:
@@ -105,10 +123,14 @@ class MemberIndex:
 def check_leaf_against_members(
     tree: RatchetTree, leaf: LeafNode, skip: LeafIndex, previous: LeafNode | None = None
 ) -> None:
-    """The §7.3 checks of one LeafNode against the other members. Key uniqueness uses
-    the tree's key indexes (O(1)). The credential-type rules scan the members (O(n))
-    unless `previous`, the leaf this one replaces, had the same credential type and no
-    more credential capabilities: then nothing they depend on changed."""
+    """The §7.3 checks of one LeafNode against the other members (all but `skip`). Key
+    uniqueness uses the tree's key indexes (O(1)). The credential-type rules scan the
+    members (O(n)) unless `previous`, the leaf this one replaces, has the same
+    credential type and lists no credential type that this leaf does not list
+    (previous's credential capabilities are a subset of this leaf's). Then neither
+    half can fail: every member supported that type when `previous` was accepted (and
+    every later member had to support it), and every type in use was in previous's
+    capabilities, hence in this leaf's."""
     for i in tree.leaves_with_signature_key(leaf.signature_key):
         if i != skip:
             fail("LN-UNIQUE-SIGNATURE-KEY", f"signature key already used by member {i}")
@@ -118,7 +140,7 @@ def check_leaf_against_members(
     t = leaf.credential.credential_type
     own_caps = leaf.capabilities.credentials
     if previous is not None and previous.credential.credential_type == t and set(
-            previous.capabilities.credentials) <= set(own_caps):
+            previous.capabilities.credentials) <= set(own_caps):  # previous ⊆ this leaf
         return
     for i, other in tree.leaves():
         if i == skip:
@@ -198,6 +220,7 @@ def apply_proposals(
                         LeafContext(LeafNodeSource.UPDATE, group_id, sender, old),
                         new_extensions, members, config, skip=sender)
             new_tree.update_leaf(sender, r.proposal.leaf_node)
+            members.replace(sender, r.proposal.leaf_node)
             updated.append(sender)
     removed: list[LeafIndex] = []
     for p in proposals:
