@@ -65,6 +65,7 @@ class VirtualClient:
         self.max_retries = max_retries
         self.listeners: list[Callable[[Event], None]] = []
         self.sent: list[tuple[str, Outgoing, Submitted]] = []  # every submission, in order
+        self.ignored: list[tuple[str, Delivery]] = []  # deliveries for groups not held
 
     # --- creation --------------------------------------------------------------------------
 
@@ -113,17 +114,30 @@ class VirtualClient:
         events: list[Event] = []
         for name in (list(self.emulators) if names is None else list(names)):
             em = self.emulators[name]
-            for d in self.ds.receive(name):
-                events.append(self._handle(name, em, d))
+            # one at a time: a delivery that fails raises, the rest stay in the mailbox
+            while self.ds.pending(name):
+                d = self.ds.receive(name, 1)[0]
+                event = self._handle(name, em, d)
+                if event is not None:
+                    events.append(event)
         return events
 
-    def _handle(self, name: str, em: Emulator, d: Delivery) -> Event:
+    def _handle(self, name: str, em: Emulator, d: Delivery) -> Event | None:
         if d.kind is DeliveryKind.WELCOME:
             received = em.welcome(d.message)
-        elif d.group_id in em.expected_joins and _is_external_commit(d.message):
+        elif (d.on_behalf_of == self.id and d.group_id in em.expected_joins
+              and _is_external_commit(d.message)):
             # a sibling's ExternalJoin (§5.5.2), also a resync of a group we are in
             gi = self.ds.group_info(d.group_id, d.epoch)
             received = em.follow_external_join(gi, d.message)
+        elif (d.group_id != em.emu.group_id and d.group_id not in em.groups
+              and d.on_behalf_of != self.id):
+            # another member's message in a group the virtual client is not in (after a
+            # Welcome it refused): nothing to process, said in `ignored`. Messages sent
+            # for the virtual client are judged by the emulator (an unannounced external
+            # join is VC-EXTERNAL-JOIN-UNANNOUNCED).
+            self.ignored.append((name, d))
+            return None
         else:
             received = em.deliver(d.group_id, d.message)
         ev = received.event
