@@ -57,3 +57,19 @@ def test_truncated_or_extended_state_is_a_decode_error() -> None:
         load(data + b"\x00")
     with pytest.raises(DecodeError):
         load((FORMAT + 1).to_bytes(2, "big") + data[2:])
+
+
+def test_a_saved_pending_commit_merges_after_load() -> None:
+    """A member that saved while its commit awaited the DS merges it after a restart
+    and reaches the epoch the others process (nothing lost across a crash, P23)."""
+    a, b = grow(1, 2)
+    out = a.commit(force_path=True)
+    restored = load(save(a, with_pending=True))
+    assert restored.has_pending_commit and restored.epoch == a.epoch
+    restored.merge_pending_commit()
+    b.process(out.commit)
+    assert restored.epoch_authenticator == b.epoch_authenticator
+    # the DS refused it instead: clearing leaves the old epoch, as before the save
+    again = load(save(a, with_pending=True))
+    again.clear_pending_commit()
+    assert again.epoch == b.epoch - 1 and not again.has_pending_commit

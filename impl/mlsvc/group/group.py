@@ -558,6 +558,20 @@ class Group:
         if identity is not None:
             s.pending_update_identities[public] = identity
 
+    @property
+    def pending_commit(self) -> tuple[bytes, EpochState] | None:
+        """Our pending commit (the MLSMessage) and the epoch it leads to, or None."""
+        p = self._pending
+        return None if p is None else (p.message, p.state)
+
+    def restore_pending_commit(self, message: bytes, state: EpochState) -> None:
+        """Make a saved pending commit pending again (group.serialize.load)."""
+        if self._pending is not None:
+            raise StateError("a commit is already pending")
+        event = CommitApplied(state.context.epoch, Sender.member(self.own_leaf), (), (), (),
+                              b"", own=True)
+        self._pending = _PendingCommit(message, state, event)
+
     def clear_pending_commit(self) -> None:
         """Drop our pending commit (the DS rejected it, or another commit won)."""
         self._pending = None

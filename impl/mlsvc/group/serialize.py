@@ -5,7 +5,6 @@ The format is this library's own, written in the TLS presentation language of
 RFC 9420 §2.1 so it reuses the wire codecs and is exactly consumed on load:
 
     struct {
-        uint16 format = 2;
         GroupContext context;
         optional<Node> ratchet_tree<V>;            // RFC 9420 §12.4.3.3 encoding
         uint32 own_leaf;  opaque leaf_private_key<V>;
@@ -21,11 +20,17 @@ RFC 9420 §2.1 so it reuses the wire codecs and is exactly consumed on load:
         KeyPair pending_update_keys<V>;            // { opaque public<V>; opaque private<V>; }
         PendingIdentity pending_update_identities<V>;
                   // { opaque public<V>; Credential; opaque private<V>; opaque public<V>; }
+    } SavedState;
+
+    struct {
+        uint16 format = 2;
+        SavedState state;
         uint8 active;  optional<ReInit> reinit;
+        optional<PendingCommit> pending;   // { opaque commit<V>; SavedState next; }
     } SavedGroup;
 
-A group with a pending commit refuses to be saved (StateError) rather than losing it:
-merge or clear the commit first. The saved bytes hold private keys: store them as such.
+A group with a pending commit refuses to be saved (StateError) rather than losing it,
+unless `save(group, with_pending=True)`: then the commit and its next epoch are saved. The saved bytes hold private keys: store them as such.
 """
 
 from __future__ import annotations
@@ -113,13 +118,27 @@ def _read_ratchets(r: Reader) -> dict[int, HashRatchet]:
     return dict(r.vector(one))
 
 
-def save(group: Group) -> bytes:
-    """The group's whole state as bytes (see the module docstring)."""
-    if group.has_pending_commit:
+def save(group: Group, *, with_pending: bool = False) -> bytes:
+    """The group's whole state as bytes (see the module docstring). A pending commit is
+    refused (StateError) unless `with_pending`: then the commit and the epoch it leads to
+    are saved too, so a client that crashed while the DS judged it can still merge it."""
+    pending = group.pending_commit
+    if pending is not None and not with_pending:
         raise StateError("merge or clear the pending commit before saving")
-    s = group.state
     w = Writer()
     w.u16(FORMAT)
+    _write_state(w, group.state)
+    w.u8(1 if group.active else 0)
+    w.optional(group.reinit)
+    w.u8(0 if pending is None else 1)
+    if pending is not None:
+        message, state = pending
+        w.opaque(message)
+        _write_state(w, state)
+    return w.bytes()
+
+
+def _write_state(w: Writer, s: EpochState) -> None:
     s.context.write(w)
     RatchetTreeExtension.from_nodes(s.tree.to_nodes()).write(w)
     w.u32(s.keys.leaf_index)
@@ -163,17 +182,32 @@ def save(group: Group) -> bytes:
 
     w.vector(sorted(s.pending_update_identities.items(), key=lambda kv: kv[0]),
              pending_identity)
-    w.u8(1 if group.active else 0)
-    w.optional(group.reinit)
-    return w.bytes()
 
 
 def load(data: bytes, config: GroupConfig | None = None) -> Group:
-    """A Group from `save` output; DecodeError on any malformation."""
+    """A Group from `save` output; DecodeError on any malformation. A saved pending
+    commit is pending again (its event carries the epoch only)."""
     config = config or GroupConfig()
     r = Reader(bytes(data))
     if r.u16() != FORMAT:
         raise DecodeError("unknown saved-group format")
+    state = _read_state(r)
+    active = r.bool()
+    reinit = r.optional(ReInit.read)
+    pending: tuple[bytes, EpochState] | None = None
+    if r.bool():
+        message = r.opaque()
+        pending = (message, _read_state(r))
+    r.finish()
+    group = Group(state, config)
+    group.active = active
+    group.reinit = reinit
+    if pending is not None:
+        group.restore_pending_commit(*pending)
+    return group
+
+
+def _read_state(r: Reader) -> EpochState:
     context = GroupContext.read(r)
     cs = get_suite(context.cipher_suite)
     tree = RatchetTree.from_nodes(cs, RatchetTreeExtension.read(r).nodes)
@@ -203,15 +237,8 @@ def load(data: bytes, config: GroupConfig | None = None) -> Group:
         return r.opaque(), Identity(Credential.read(r), r.opaque(), r.opaque())
 
     pending_identities = dict(r.vector(pending_identity))
-    active = r.bool()
-    reinit = r.optional(ReInit.read)
-    r.finish()
     if own >= tree.leaf_count or tree.leaf(own) is None:
         raise DecodeError("saved own leaf is not in the saved tree")
-    state = EpochState(cs, context, tree, TreePrivateKeys(own, leaf_priv, path_keys), identity,
-                       interim, tag, secrets, SecretTree.from_state(cs, st), proposals, psks,
-                       pending, pending_identities)
-    group = Group(state, config)
-    group.active = active
-    group.reinit = reinit
-    return group
+    return EpochState(cs, context, tree, TreePrivateKeys(own, leaf_priv, path_keys), identity,
+                      interim, tag, secrets, SecretTree.from_state(cs, st), proposals, psks,
+                      pending, pending_identities)
