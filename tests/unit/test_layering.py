@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 IMPL = ROOT / "impl" / "mlsvc"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("mlsvc.errors", "mlsvc.codec", "mlsvc.types", "mlsvc.checks"),
+    ("mlsvc.errors", "mlsvc.codec", "mlsvc.types", "mlsvc.checks", "mlsvc.store"),
     ("mlsvc.crypto",),
     ("mlsvc.schedule", "mlsvc.tree.math", "mlsvc.tree.secret_tree"),
     ("mlsvc.messages",),
