@@ -139,9 +139,10 @@ def stage_commit(
     return StagedCommit(state, applied, secrets.joiner_secret, psk, path_secrets)
 
 
-def group_info_for(state: EpochState, *, ratchet_tree: bool, external_pub: bool) -> GroupInfo:
+def group_info_for(state: EpochState, *, ratchet_tree: bool, external_pub: bool,
+                   extensions: Extensions = ()) -> GroupInfo:
     """The epoch's GroupInfo (§12.4.3), signed by this member, optionally carrying the
-    ratchet tree (§12.4.3.3) and the external public key (§12.4.3.2)."""
+    ratchet tree (§12.4.3.3) and the external public key (§12.4.3.2), then `extensions`."""
     cs = state.cs
     exts: list[Extension] = []
     if ratchet_tree:
@@ -149,6 +150,7 @@ def group_info_for(state: EpochState, *, ratchet_tree: bool, external_pub: bool)
     if external_pub:
         _, pub = ks.external_key_pair(cs, state.secrets.external_secret)
         exts.append(ExternalPub(pub).to_extension())
+    exts.extend(extensions)
     return GroupInfo(state.context, tuple(exts), state.confirmation_tag,
                      state.own_leaf).signed(cs, state.identity.signature_private_key)
 

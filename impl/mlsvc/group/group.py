@@ -157,6 +157,8 @@ class Group:
         self._pending: _PendingCommit | None = None
         self.active = True
         self.reinit: ReInit | None = None
+        # the verified GroupInfo of the Welcome this member joined from (Group.join)
+        self.welcome_group_info: GroupInfo | None = None
 
     # --- inspection -------------------------------------------------------------------
 
@@ -414,11 +416,14 @@ class Group:
         ratchet_tree_in_welcome: bool = True,
         external_pub: bool = True,
         reuse_guard: ReuseGuardSource | None = None,
+        welcome_extensions: Extensions = (),
     ) -> CommitOutput:
         """Build a Commit of the cached proposals of this epoch (by reference, or by value
         with `by_reference=False`) plus `proposals` (by value). The result is held as the
         pending commit until `merge_pending_commit` (§12.4.1: "the committer ... MUST NOT
-        apply the new epoch until the commit is confirmed")."""
+        apply the new epoch until the commit is confirmed"). `welcome_extensions` go into
+        the GroupInfo of the Welcome only, never into the one published for external
+        joins (e.g. draft-ietf-mls-virtual-clients' NewEmulatorClientState)."""
         return self._commit(
             proposals, include_pending=include_pending, by_reference=by_reference,
             force_path=force_path, path_secret=path_secret,
@@ -426,7 +431,7 @@ class Group:
             capabilities=capabilities, leaf_extensions=leaf_extensions,
             authenticated_data=authenticated_data,
             ratchet_tree_in_welcome=ratchet_tree_in_welcome, external_pub=external_pub,
-            reuse_guard=reuse_guard, linking_psk=None,
+            reuse_guard=reuse_guard, linking_psk=None, welcome_extensions=welcome_extensions,
         )
 
     def _commit(
@@ -446,6 +451,7 @@ class Group:
         external_pub: bool,
         reuse_guard: ReuseGuardSource | None,
         linking_psk: PreSharedKeyID | None,
+        welcome_extensions: Extensions = (),
     ) -> CommitOutput:
         """`commit`, plus the reinit/branch PSK of a new group's first commit (§11.2,
         §11.3): the only place a resumption PSK of usage reinit or branch may appear."""
@@ -515,13 +521,14 @@ class Group:
         message, _ = self._send(content, wire, signed=ac, reuse_guard=reuse_guard)
 
         @functools.cache
-        def group_info(ratchet_tree: bool = True) -> GroupInfo:
+        def group_info(ratchet_tree: bool = True, for_welcome: bool = False) -> GroupInfo:
             return group_info_for(staged.state, ratchet_tree=ratchet_tree,
-                                  external_pub=external_pub)
+                                  external_pub=external_pub,
+                                  extensions=welcome_extensions if for_welcome else ())
 
         welcome = None
         if applied.added:
-            welcome = build_welcome(staged, group_info(ratchet_tree_in_welcome),
+            welcome = build_welcome(staged, group_info(ratchet_tree_in_welcome, True),
                                     self.config.rng)
         event = CommitApplied(
             staged.state.context.epoch, Sender.member(s.own_leaf),
@@ -607,8 +614,11 @@ class Group:
         (§11.2, §11.3), whose resumption PSKs and membership it is checked against."""
         config = config or GroupConfig()
         prior = resumption_from._prior() if resumption_from is not None else None
-        return cls(join_from_welcome(welcome, key_package, config, ratchet_tree, prior),
-                   config)
+        state, group_info = join_from_welcome(welcome, key_package, config, ratchet_tree,
+                                              prior)
+        group = cls(state, config)
+        group.welcome_group_info = group_info
+        return group
 
     def _prior(self) -> PriorGroup:
         s = self._state

@@ -216,9 +216,10 @@ def _check_linked_group(linking: PreSharedKeyID, context: GroupContext, tree: Ra
 
 def join_from_welcome(welcome: bytes | Welcome, key_package: KeyPackageBundle,
                       config: GroupConfig, ratchet_tree: TreeSource,
-                      prior: PriorGroup | None = None) -> EpochState:
-    """§12.4.3.1: the new member's state from a Welcome. `prior` is the group a reinit
-    or branch Welcome (§11.2, §11.3) refers to."""
+                      prior: PriorGroup | None = None) -> tuple[EpochState, GroupInfo]:
+    """§12.4.3.1: the new member's state from a Welcome, and the verified GroupInfo it
+    carried (its extensions may hold what the application sends only to new members).
+    `prior` is the group a reinit or branch Welcome (§11.2, §11.3) refers to."""
     if isinstance(welcome, bytes):
         body = MLSMessage.decode(welcome).body
         if not isinstance(body, Welcome):
@@ -259,7 +260,7 @@ def join_from_welcome(welcome: bytes | Welcome, key_package: KeyPackageBundle,
         secret_tree_for(cs, secrets.encryption_secret, tree.leaf_count, config),
     )
     state.remember_resumption_psk(config.resumption_psk_history)
-    return state
+    return state, group_info
 
 
 @dataclass(frozen=True)
