@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-long model-long check lint typecheck bench bench-quick proofs vectors clean
+.PHONY: setup demo test test-long model-long check lint typecheck bench bench-quick proofs vectors clean mutation
 
 setup: $(STAMP)
 
@@ -55,6 +55,12 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench --quick
+
+# Mutation testing (mutmut) of the vc primitives, ext/ and group/validation.py, outside the
+# default test run; prints the score (docs/MUTATION.md). Long: run it in the background.
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[mutation]'
+	$(BIN)/python tools/mutation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
