@@ -1,0 +1,168 @@
+"""The extensions under code points other than -09's suggested ones (profile P1, A11):
+every function that takes a `CodePoints` must use the one it is given. The engine
+scenario of test_ext_engine.py runs here with every extension, proposal and component
+type moved; a function that fell back to the defaults would look for the dictionary,
+the components or the proposal type under the wrong number and this scenario would
+fail (the default numbers are absent from these groups)."""
+
+from __future__ import annotations
+
+import pytest
+
+import mlsvc.ext.app_data_update as adu_module
+import mlsvc.messages.proposals as proposals_module
+from mlsvc.crypto.random import SeededRandom
+from mlsvc.crypto.suites import get_suite
+from mlsvc.errors import ValidationError
+from mlsvc.ext.app_data_update import register_app_data_update
+from mlsvc.ext.codepoints import DEFAULT_CODEPOINTS, CodePoints
+from mlsvc.ext.components import (
+    AppDataDictionary,
+    capabilities_with_dictionary,
+    check_group_supports,
+    check_leaf_supports,
+    check_required_known,
+    negotiation_dictionary,
+)
+from mlsvc.ext.engine import extension_config
+from mlsvc.ext.safe_aad import SafeAADGroup, check_authenticated_data, encode_items
+from mlsvc.group.config import GroupConfig, default_capabilities
+from mlsvc.group.events import CommitApplied
+from mlsvc.group.group import Group
+from mlsvc.group.key_package import create_key_package
+from mlsvc.messages.extensions import RequiredCapabilities
+from mlsvc.messages.proposals import GroupContextExtensions
+from tests.unit.test_ext_engine import add_up
+from tests.unit.test_group import agree, identity
+
+CP = CodePoints(app_data_dictionary=0xF0A6, app_data_update=0xF0A8, app_components=0x0F01,
+                safe_aad=0x0F02)
+ACTION = 0x8002
+COUNTER = 0x8010
+
+
+@pytest.fixture(autouse=True)
+def _isolated_proposal_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(proposals_module, "_PROPOSAL_CLASSES",
+                        dict(proposals_module._PROPOSAL_CLASSES))
+    monkeypatch.setattr(adu_module, "_REGISTERED", {})
+
+
+def cfg(name: str, allow_tail: bool = True) -> GroupConfig:
+    ext = extension_config({COUNTER: add_up}, {ACTION}, CP, allow_tail=allow_tail)
+    return GroupConfig(rng=SeededRandom(name.encode()), **ext)
+
+
+def pair(allow_tail: bool = True) -> tuple[Group, Group]:
+    caps = capabilities_with_dictionary(default_capabilities(1),
+                                        proposals=(CP.app_data_update,), cp=CP)
+    leaf = negotiation_dictionary([ACTION], [ACTION], cp=CP).to_extension(CP)
+    gc = (negotiation_dictionary([ACTION], [ACTION], cp=CP).to_extension(CP),
+          RequiredCapabilities((CP.app_data_dictionary,), (CP.app_data_update,), ())
+          .to_extension())
+    alice = Group.create(1, identity(1, "alice"), cfg("alice", allow_tail), extensions=gc,
+                         capabilities=caps, leaf_extensions=(leaf,))
+    kp = create_key_package(get_suite(1), identity(1, "bob"), cfg("bob kp", allow_tail),
+                            capabilities=caps, leaf_extensions=(leaf,))
+    alice.propose_add(kp)
+    out = alice.commit(authenticated_data=encode_items({ACTION: b"add bob"}))
+    alice.merge_pending_commit()
+    assert out.welcome is not None
+    return alice, Group.join(out.welcome, kp, cfg("bob", allow_tail))
+
+
+def test_the_default_numbers_are_absent() -> None:
+    alice, _ = pair()
+    types = {e.extension_type for e in alice.context.extensions}
+    assert CP.app_data_dictionary in types
+    assert DEFAULT_CODEPOINTS.app_data_dictionary not in types
+    d = AppDataDictionary.find_in(alice.context.extensions, CP)
+    assert d is not None and set(d.component_ids()) == {CP.app_components, CP.safe_aad}
+    assert AppDataDictionary.find_in(alice.context.extensions) is None
+
+
+def test_app_data_update_under_moved_code_points() -> None:
+    alice, bob = pair()
+    aupd = register_app_data_update(CP)
+    assert CP.app_data_update == aupd.PROPOSAL_TYPE
+    aad = encode_items({ACTION: b"count"})
+    for n in (b"\x02", b"\x05"):
+        bob.process(alice.propose(aupd.updating(COUNTER, n), aad))
+    out = bob.commit(authenticated_data=aad)
+    bob.merge_pending_commit()
+    assert isinstance(alice.process(out.commit), CommitApplied)
+    agree(alice, bob)
+    for g in (alice, bob):
+        d = AppDataDictionary.find_in(g.context.extensions, CP)
+        assert d is not None and d.get(COUNTER) == (7).to_bytes(4, "big")
+    # a second round removes it again
+    bob.process(alice.propose(aupd.removing(COUNTER), aad))
+    out = bob.commit(authenticated_data=aad)
+    bob.merge_pending_commit()
+    alice.process(out.commit)
+    d = AppDataDictionary.find_in(alice.context.extensions, CP)
+    assert d is not None and d.get(COUNTER) is None
+
+
+def test_safe_aad_required_under_moved_code_points() -> None:
+    alice, bob = pair()
+    exts = alice.context.extensions
+    assert check_authenticated_data(exts, b"", DEFAULT_CODEPOINTS) is None  # not found
+    with pytest.raises(ValidationError) as err:
+        check_authenticated_data(exts, b"", CP)
+    assert err.value.check_id == "EXT-SAFE-AAD-REQUIRED"
+    bad = alice.commit(authenticated_data=b"")
+    with pytest.raises(ValidationError) as err:
+        bob.process(bad.commit)
+    assert err.value.check_id == "EXT-SAFE-AAD-REQUIRED"
+    alice.clear_pending_commit()
+    layer_a = SafeAADGroup(alice, known_components={ACTION}, codepoints=CP)
+    layer_b = SafeAADGroup(bob, known_components={ACTION}, codepoints=CP)
+    assert layer_a.required
+    assert not SafeAADGroup(alice).required
+    out = layer_a.commit({ACTION: b"moved"})
+    alice.merge_pending_commit()
+    parsed = layer_b.check(out.commit)
+    assert parsed is not None and parsed.get(ACTION) == b"moved"
+    layer_b.process(out.commit)
+    agree(alice, bob)
+
+
+def test_a_tail_is_refused_when_the_engine_forbids_it() -> None:
+    alice, bob = pair(allow_tail=False)
+    bad = alice.commit(authenticated_data=encode_items({ACTION: b"x"}, b"tail"))
+    with pytest.raises(ValidationError) as err:
+        bob.process(bad.commit)
+    assert err.value.check_id == "EXT-SAFE-AAD-TAIL"
+    alice.clear_pending_commit()
+    lenient_a, lenient_b = pair()
+    ok = lenient_a.commit(authenticated_data=encode_items({ACTION: b"x"}, b"tail"))
+    lenient_a.merge_pending_commit()
+    assert isinstance(lenient_b.process(ok.commit), CommitApplied)
+
+
+def test_capability_checks_under_moved_code_points() -> None:
+    alice, _ = pair()
+    exts = alice.context.extensions
+    members = alice.members()
+    check_group_supports(members, exts, CP)
+    for _, leaf in members:
+        check_leaf_supports(leaf, exts, CP)
+    stricter = negotiation_dictionary([ACTION, 0x8003], [ACTION], cp=CP).to_extension(CP)
+    with pytest.raises(ValidationError):
+        check_group_supports(members, (stricter,), CP)
+    check_required_known((stricter,), {ACTION, 0x8003}, CP)
+    with pytest.raises(ValidationError):
+        check_required_known((stricter,), {ACTION}, CP)
+    # the same list under the default numbers is not a components list at all
+    check_required_known((stricter,), {ACTION}, DEFAULT_CODEPOINTS)
+
+
+def test_group_context_extensions_checked_under_moved_code_points() -> None:
+    alice, bob = pair()
+    stricter = negotiation_dictionary([ACTION, 0x8003], [ACTION], cp=CP).to_extension(CP)
+    required = RequiredCapabilities((CP.app_data_dictionary,), (CP.app_data_update,), ())
+    with pytest.raises(ValidationError):
+        alice.commit([GroupContextExtensions((stricter, required.to_extension()))],
+                     authenticated_data=encode_items({ACTION: b"gce"}))
+    assert bob.epoch == alice.epoch
