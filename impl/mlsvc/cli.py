@@ -1,11 +1,14 @@
 """The `mlsvc` command line.
 
     mlsvc vectors [--dir DIR] [--json]    run the official RFC 9420 vectors
-    mlsvc vectors generate NAME --out FILE   write this project's vectors (extensions)
+    mlsvc vectors generate NAME --out FILE   write this project's vectors (extensions, vc)
+    mlsvc vectors check NAME FILE [--json]   check one file of them (exit 0 iff all pass)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
     mlsvc model explore [...]             explore the executable model (model/)
     mlsvc demo                            the main job: all of the above, summarised,
                                           then a group session on the in-process default
+    mlsvc study costs [--users U] [--devices D] [--groups G] [--out DIR]
+                                          the cost study of draft-00 §6-§8 (docs/COSTS.md)
 
 `proofs` and `model` live in their own packages (mlsvc_proofs, mlsvc_model), which never
 import impl; this command line is the only place that reaches them, and it does so
@@ -20,7 +23,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlsvc.conformance.registry import FolderReport, default_dir, run_folder
+from mlsvc.conformance.base import FileResult
+from mlsvc.conformance.registry import (
+    CHECKERS,
+    GENERATORS,
+    FolderReport,
+    check_file,
+    default_dir,
+    run_folder,
+)
 
 
 def _print_vectors(report: FolderReport, as_json: bool) -> None:
@@ -72,6 +83,41 @@ def cmd_generate(args: argparse.Namespace) -> int:
     count: int = module.write(Path(args.out))
     print(f"wrote {count} cases to {args.out}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`mlsvc vectors check NAME FILE`: exit 0 iff every case of every suite passes."""
+    path = Path(args.file)
+    try:
+        result = check_file(args.name, path)
+    except (OSError, ValueError) as exc:  # unreadable, or not JSON
+        print(f"mlsvc vectors check: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    ok = result.failed == 0 and result.skipped == 0 and result.passed > 0
+    if args.json or args.check_json:
+        print(json.dumps(_check_json(result, ok), indent=2))
+    else:
+        _print_check(result, ok)
+    return 0 if ok else 1
+
+
+def _check_json(result: FileResult, ok: bool) -> dict[str, object]:
+    return {
+        "file": result.name, "ok": ok, "passed": result.passed, "failed": result.failed,
+        "by_suite": result.by_suite(),
+        "failures": [{"case": c.index, "suite": c.suite, "detail": c.detail}
+                     for c in result.failures()],
+    }
+
+
+def _print_check(result: FileResult, ok: bool) -> None:
+    print(f"{result.name}: {result.passed} passed, {result.failed} failed")
+    print(f"  {'suite':>5} {'passed':>7} {'failed':>7}")
+    for suite, row in sorted(result.by_suite().items()):
+        print(f"  {suite:>5} {row['passed']:>7} {row['failed']:>7}")
+    for c in result.failures():
+        print(f"    case {c.index} (suite {c.suite}): {c.detail}")
+    print("all checks passed" if ok else "FAILED")
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
@@ -175,6 +221,20 @@ def cmd_vc_simulate(args: argparse.Namespace) -> int:
     return 0 if not out["violations"] else 1
 
 
+def cmd_study_costs(args: argparse.Namespace) -> int:
+    """`mlsvc study costs`: CSV files and PNG plots into --out (docs/COSTS.md)."""
+    from mlsvc.study import CostsConfig, parse_ints
+    from mlsvc.study import run as run_study
+
+    config = CostsConfig(
+        users=parse_ints(args.users), devices=parse_ints(args.devices),
+        groups=parse_ints(args.groups), churn_users=parse_ints(args.churn_users),
+        churn_events=args.churn_events, reps=args.reps, seed=args.seed,
+        out=Path(args.out), plots=not args.no_plots)
+    run_study(config)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # proofs and model parse their own arguments.
@@ -191,9 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=cmd_vectors)
     vsub = p.add_subparsers(dest="vectors_command")
     g = vsub.add_parser("generate", help="write a vector file of this project")
-    g.add_argument("name", choices=["extensions"])
+    g.add_argument("name", choices=sorted(GENERATORS))
     g.add_argument("--out", required=True, help="output JSON file")
     g.set_defaults(func=cmd_generate)
+    c = vsub.add_parser("check", help="check one vector file of this project, per suite")
+    c.add_argument("name", choices=sorted(CHECKERS))
+    c.add_argument("file", help="the JSON vector file")
+    c.add_argument("--json", dest="check_json", action="store_true",
+                   help="machine-readable output")
+    c.set_defaults(func=cmd_check)
     sub.add_parser("proofs", help="check the Z3 obligations (mlsvc proofs --help)")
     sub.add_parser("model", help="explore the executable model (mlsvc model --help)")
     p = sub.add_parser("vc", help="virtual clients (draft-ietf-mls-virtual-clients-00)")
@@ -209,6 +275,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--ds", choices=["strong", "eventual"], default="strong")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_vc_simulate)
+    p = sub.add_parser("study", help="studies of the draft's claims (docs/COSTS.md)")
+    stsub = p.add_subparsers(dest="study_command", required=True)
+    s = stsub.add_parser("costs", help="virtual clients against plain multi-client "
+                                       "(draft-00 §6-§8): CSV files and PNG plots")
+    s.add_argument("--users", default="4,16,64,256",
+                   help="comma-separated U values, each 2..256 (default 4,16,64,256)")
+    s.add_argument("--devices", default="1,2,3,4,5",
+                   help="comma-separated D values, each 1..5 (default 1,2,3,4,5)")
+    s.add_argument("--groups", default="1,10",
+                   help="comma-separated G values for the update cost (default 1,10)")
+    s.add_argument("--churn-users", default="16",
+                   help="comma-separated U values of the churn experiment (default 16)")
+    s.add_argument("--churn-events", type=int, default=8,
+                   help="device replacements per churn run (default 8)")
+    s.add_argument("--reps", type=int, default=None,
+                   help="timed commits per size (default 7, 3 at U > 64)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", default="study-costs", help="output folder (default study-costs/)")
+    s.add_argument("--no-plots", action="store_true", help="CSV files only (no matplotlib)")
+    s.set_defaults(func=cmd_study_costs)
     p = sub.add_parser("demo", help="the main job: vectors, proofs and model, summarised")
     p.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
