@@ -208,6 +208,14 @@ CHECKS: dict[str, tuple[str, str]] = {
     "VC-SEND-BEFORE-ROTATION": ("draft-00 5.8, P9", "An emulator sends only if it was a "
                                 "member of the emulation epoch the virtual client's LeafNode "
                                 "comes from."),
+    "VC-EMULATOR-DUPLICATE": ("draft-00 4.1", "An emulator is added to the emulation group "
+                              "once: no Add of a client that is a member already."),
+    "VC-EMULATOR-NOT-MEMBER": ("draft-00 4.3, P21", "A removal names an emulator of the "
+                               "virtual client."),
+    "VC-NECS-MISSING": ("draft-00 4.1, P13", "The Welcome of a new emulator carries the "
+                        "NewEmulatorClientState in its GroupInfo."),
+    "VC-NECS-OUTSIDE-WELCOME": ("draft-00 4.1, P13", "A NewEmulatorClientState appears only "
+                                "inside a Welcome, never in a published GroupInfo."),
     "VC-GENERATION-ID-COLLISION": ("draft-00 5.9, P11, P20", "A strongly consistent DS "
                                    "accepts a generation ID once per (group, epoch, ratchet "
                                    "type)."),

@@ -66,6 +66,7 @@ class VirtualClient:
         self.listeners: list[Callable[[Event], None]] = []
         self.sent: list[tuple[str, Outgoing, Submitted]] = []  # every submission, in order
         self.ignored: list[tuple[str, Delivery]] = []  # deliveries for groups not held
+        self.removed: dict[str, Emulator] = {}  # removed emulators, kept for audits
 
     # --- creation --------------------------------------------------------------------------
 
@@ -89,22 +90,14 @@ class VirtualClient:
         first, *rest = emulator_names
         for name in emulator_names:
             ds.register_client(name)
-        ds.register_virtual_client(vc_id, emulator_names)
+        ds.register_virtual_client(vc_id, [first])
         creator = ems[first]
         creator.create_emulation_group(cs.hash(b"emulation group " + vc_id.encode()))
         ds.create_group(creator.emu.group_id, creator.emu.epoch, [first])
-        vc = cls(ds, vc_id, ems)
-        if rest:
-            kps = {n: ems[n].emulation_key_package() for n in rest}
-            out = creator.emulation_commit(add=list(kps.values()))
-            verdict = ds.submit(first, out.message)
-            if not verdict.accepted or out.welcome is None:
-                raise StateError(f"the DS refused the emulation group's first commit: "
-                                 f"{verdict.reason}")
-            creator.accepted(out)
-            for n in rest:
-                ds.add_member(creator.emu.group_id, n)
-                ems[n].join_emulation_group(out.welcome, kps[n])
+        vc = cls(ds, vc_id, {first: creator})
+        vc.publish_emulation_group_info(first)
+        for n in rest:
+            vc._add(first, n, ems[n], ())
         return vc
 
     # --- the loop --------------------------------------------------------------------------
@@ -152,7 +145,8 @@ class VirtualClient:
     def submit(self, name: str, out: Outgoing) -> Submitted:
         """Hand one outgoing message to the DS and its verdict back to the emulator."""
         em = self.emulators[name]
-        on_behalf = None if out.kind is OutgoingKind.EMULATION_COMMIT else self.id
+        on_behalf = None if out.kind in (OutgoingKind.EMULATION_COMMIT,
+                                         OutgoingKind.EMULATION_APPLICATION) else self.id
         verdict = self.ds.submit(name, out.message, on_behalf_of=on_behalf,
                                  generation_id=out.generation_id)
         self.sent.append((name, out, verdict))
@@ -164,6 +158,8 @@ class VirtualClient:
                 self._second_step(name, result.next)
             if out.kind in (OutgoingKind.COMMIT, OutgoingKind.EXTERNAL_COMMIT):
                 self.publish_group_info(name, out.group_id)
+            if out.kind is OutgoingKind.EMULATION_COMMIT:
+                self.publish_emulation_group_info(name)
         else:
             em.refused(out)
         return verdict
@@ -172,13 +168,100 @@ class VirtualClient:
         """ExternalJoin step two (§5.5.2): the external commit. If another commit won
         the epoch, the announcement stands and the emulator commits again from the
         newest GroupInfo (a new operation each time)."""
+        em = self.emulators[name]
         for _ in range(self.max_retries + 1):
             if self.submit(name, out).accepted:
                 return
             self.sync([name])
-            out = self.emulators[name].external_commit(out.group_id,
-                                                       self.ds.group_info(out.group_id))
-        raise StateError(f"{name}'s external commit was refused {self.max_retries + 1} times")
+            if out.kind is OutgoingKind.EXTERNAL_COMMIT:
+                out = em.external_commit(out.group_id, self.ds.group_info(out.group_id))
+            else:  # a ResyncMessage: the same key, in the epoch we are now in
+                out = em.resync_message(em.vc_signing_key)
+        raise StateError(f"{name}'s {out.kind.value} was refused {self.max_retries + 1} "
+                         "times")
+
+    def publish_emulation_group_info(self, name: str) -> None:
+        """The emulation group's GroupInfo at the DS, for onboarding (§4.2); it never
+        carries a NewEmulatorClientState (only Welcomes do, P13)."""
+        g = self.emulators[name].emu
+        self.ds.publish_group_info(g.group_id, g.group_info())
+
+    # --- emulation group management (§4) -------------------------------------------------
+
+    @property
+    def emulation_group_id(self) -> bytes:
+        return next(iter(self.emulators.values())).emu.group_id
+
+    def add_emulator(self, by: str, emulator: Emulator, *,
+                     external: Iterable[bytes] = ()) -> None:
+        """§4.1 (P13, P18): `by` (caught up first) adds `emulator` by Welcome; it gets
+        every group by state transfer, except those in `external`, which it then joins by
+        external commit (a resync, announced by ExternalJoin)."""
+        name = emulator.name.decode()
+        if name in self.emulators:
+            raise StateError(f"{name} is an emulator of {self.id} already")
+        self.ds.register_client(name)
+        self._add(by, name, emulator, tuple(external))
+        for gid in sorted(emulator.join_externally):
+            self.external_join(name, gid)
+
+    def _add(self, by: str, name: str, emulator: Emulator, external: tuple[bytes, ...]
+             ) -> None:
+        kp = emulator.emulation_key_package()
+        holder: list[Outgoing] = []
+
+        def make(em: Emulator) -> Outgoing:
+            holder.append(em.add_emulator(kp.key_package, external))
+            return holder[-1]
+
+        self.act(by, make)
+        welcome = holder[-1].welcome
+        assert welcome is not None
+        # the DS starts fanning the virtual client's messages out to the new emulator
+        # from here on: it holds the state up to this point (§5.1)
+        self.ds.add_member(self.emulation_group_id, name)
+        self.ds.add_emulator(self.id, name)
+        emulator.join_emulation_group(welcome, kp)
+        self.emulators[name] = emulator
+
+    def remove_emulator(self, by: str, name: str) -> None:
+        """§4.3 in the order of P21: the DS deletes the outstanding KeyPackages; `by`
+        commits the Remove and sends the new long-term key (ResyncMessage); then it
+        commits with a path in every higher-level group from the new epoch."""
+        if name not in self.emulators or name == by:
+            raise StateError(f"{by} cannot remove {name}")
+        self.ds.delete_key_packages(self.id)
+        self.act(by, lambda em: em.remove_emulator(name.encode()))
+        self.ds.remove_emulator(self.id, name)
+        if name in self.ds.members(self.emulation_group_id):
+            self.ds.remove_member(self.emulation_group_id, name)
+        self.removed[name] = self.emulators.pop(name)
+        for gid in sorted(self.emulators[by].groups):
+            self.commit(by, gid)
+
+    def onboard(self, emulator: Emulator, key_packages: int = 1) -> None:
+        """§4.2 (P14): `emulator` joins without a sibling: external commit into the
+        emulation group, ResyncMessage, new KeyPackages, a resync of every group the
+        virtual client is in."""
+        name = emulator.name.decode()
+        self.ds.register_client(name)
+        gi = self.ds.group_info(self.emulation_group_id)
+        em, out = type(emulator).onboard_external(
+            emulator.name, emulator.identity, emulator.vc, emulator.rng, gi)
+        verdict = self.ds.submit(name, out.message)
+        if not verdict.accepted:
+            raise StateError(f"the DS refused the onboarding commit: {verdict.reason}")
+        self.ds.add_emulator(self.id, name)
+        self.emulators[name] = em
+        result = em.accepted(out)
+        assert result.next is not None
+        self._second_step(name, result.next)
+        self.publish_emulation_group_info(name)
+        self.ds.delete_key_packages(self.id)
+        self.upload_key_packages(name, key_packages)
+        for gid in sorted(self.ds.groups()):
+            if self.id in self.ds.members(gid):
+                self.external_join(name, gid)
 
     def publish_group_info(self, name: str, group_id: bytes) -> None:
         hg = self.emulators[name].groups.get(group_id)

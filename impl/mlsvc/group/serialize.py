@@ -30,7 +30,8 @@ RFC 9420 §2.1 so it reuses the wire codecs and is exactly consumed on load:
     } SavedGroup;
 
 A group with a pending commit refuses to be saved (StateError) rather than losing it,
-unless `save(group, with_pending=True)`: then the commit and its next epoch are saved. The saved bytes hold private keys: store them as such.
+unless `save(group, with_pending=True)`: then the commit and its next epoch are saved.
+The saved bytes hold private keys: store them as such.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ leaves the emulator in a state that depends on a verdict it has not heard:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -49,16 +49,17 @@ from mlsvc.group.receive import SiblingCommitKeys
 from mlsvc.messages.codepoints import SenderType
 from mlsvc.messages.commit import Commit
 from mlsvc.messages.credentials import BasicCredential
-from mlsvc.messages.extensions import Extension, RequiredCapabilities
+from mlsvc.messages.extensions import Extension, Extensions, RequiredCapabilities
 from mlsvc.messages.framing import PrivateMessage, PublicMessage
 from mlsvc.messages.group_info import GroupContext, GroupInfo
 from mlsvc.messages.key_package import KeyPackage
-from mlsvc.messages.leaf_node import Capabilities, LeafNode
+from mlsvc.messages.leaf_node import Capabilities, LeafNode, RatchetTreeExtension
 from mlsvc.messages.mls_message import MLSMessage
-from mlsvc.messages.proposals import Add, Remove, Update
+from mlsvc.messages.proposals import Add, Proposal, Remove, Update
 from mlsvc.messages.welcome import Welcome
 from mlsvc.types import LeafIndex
 from mlsvc.vc import derivation as dinfo
+from mlsvc.vc import lifecycle
 from mlsvc.vc.actions import ExternalJoin, KeyPackageInfo, KeyPackageUpload, VirtualClientAction
 from mlsvc.vc.codepoints import (
     DEFAULT_VC_CODEPOINTS,
@@ -78,6 +79,7 @@ from mlsvc.vc.operation import (
     plan_rederivation,
 )
 from mlsvc.vc.reuse_guard import make_reuse_guard, recover_leaf_index
+from mlsvc.vc.state import HeldKeyPackage, LeafOp
 
 
 class Consistency(Enum):
@@ -106,6 +108,7 @@ class OutgoingKind(Enum):
     PROPOSAL = "proposal"
     APPLICATION = "application"
     EXTERNAL_COMMIT = "external_commit"
+    EMULATION_APPLICATION = "emulation_application"  # a ResyncMessage (§4.2, P14)
 
 
 @dataclass(frozen=True)
@@ -135,15 +138,6 @@ class Accepted:
     next: Outgoing | None = None
 
 
-@dataclass(frozen=True)
-class LeafOp:
-    """The operation behind one of the virtual client's LeafNodes in a group: the
-    emulation epoch it names (P9, Q4) and leaf_node_secret (P8)."""
-
-    epoch_id: bytes
-    leaf_node_secret: bytes
-
-
 @dataclass
 class HigherGroup:
     """This emulator's view of one higher-level group."""
@@ -152,15 +146,6 @@ class HigherGroup:
     active: LeafOp
     proposed: dict[bytes, LeafOp] = field(default_factory=dict)  # Update enc key -> op
     sent: list[int] = field(default_factory=list)  # eventual mode: retained generations
-
-
-@dataclass(frozen=True)
-class HeldKeyPackage:
-    """An announced KeyPackage of the virtual client, held until a Welcome uses it."""
-
-    bundle: KeyPackageBundle
-    op: LeafOp
-    group_suite: int
 
 
 @dataclass(frozen=True)
@@ -190,6 +175,8 @@ class _Pending:
     key_packages: tuple[KeyPackageBundle, ...] = ()
     ops: tuple[LeafOp, ...] = ()
     external_group_info: bytes | None = None
+    removing: bytes | None = None  # a Remove of this emulator (§4.3)
+    onboarding: bool = False  # our external commit into the emulation group (§4.2)
 
 
 class Emulator:
@@ -214,6 +201,13 @@ class Emulator:
         self._action: _Pending | None = None
         self._pending_ops: dict[bytes, tuple[LeafOp, Derivation | None]] = {}
         self.stats = EmulatorStats()
+        # §4: the virtual client's long-term signing key (Q8; rotated on removal, P21),
+        # emulators removed (name -> the emulation epoch their removal opened), groups a
+        # new emulator must join by external commit (P13), and whether we were removed
+        self.vc_signing_key = b""
+        self.removals: dict[bytes, int] = {}
+        self.join_externally: set[bytes] = set()
+        self.removed = False
 
     # --- configuration --------------------------------------------------------------------
 
@@ -223,9 +217,23 @@ class Emulator:
         def validator(context: GroupContext, authenticated_data: bytes) -> None:
             check_authenticated_data(context.extensions, authenticated_data, cp)
 
+        def one_leaf_per_emulator(old: Extensions, new: Extensions,
+                                  proposals: Sequence[Proposal],
+                                  members: Sequence[tuple[LeafIndex, LeafNode]]) -> None:
+            removed = {p.removed for p in proposals if isinstance(p, Remove)}
+            present = {_identity_of(leaf) for i, leaf in members if i not in removed}
+            for p in proposals:
+                if isinstance(p, Add):
+                    ident = _identity_of(p.key_package.leaf_node)
+                    if ident in present:
+                        fail("VC-EMULATOR-DUPLICATE", f"emulator {ident!r} is a member "
+                                                      "already (§4.1)")
+                    present.add(ident)
+
         config = GroupConfig(rng=self.rng, supported_extensions=(cp.app_data_dictionary,),
                              additional_epoch_secrets=SAFE_EXPORT_CONFIG_LABELS,
-                             message_validator=validator)
+                             message_validator=validator,
+                             proposal_list_validator=one_leaf_per_emulator)
         return config if clock is None else replace(config, clock=clock)
 
     def group_config(self) -> GroupConfig:
@@ -262,6 +270,7 @@ class Emulator:
             extensions=self.emulation_group_context(),
             capabilities=self._emulation_capabilities(),
             leaf_extensions=self._emulation_leaf_extensions())
+        self.vc_signing_key = self.rng(self.ecs.nh)
         self._open_emulation_epoch()
 
     def emulation_key_package(self) -> KeyPackageBundle:
@@ -271,10 +280,50 @@ class Emulator:
                                   leaf_extensions=self._emulation_leaf_extensions())
 
     def join_emulation_group(self, welcome: bytes, key_package: KeyPackageBundle) -> None:
+        """§4.1: join from a Welcome whose GroupInfo carries the NewEmulatorClientState
+        (VC-NECS-MISSING otherwise); nothing changes on error."""
         if self.emulation is not None:
             raise StateError("this emulator already is in an emulation group")
-        self.emulation = Group.join(welcome, key_package, self.emulation_config)
+        group = Group.join(welcome, key_package, self.emulation_config)
+        assert group.welcome_group_info is not None
+        self.emulation = group
+        try:
+            lifecycle.install(self, group.welcome_group_info)
+        except BaseException:
+            self.emulation = None
+            self.epochs = EpochStore(self.vc.retained_epochs)
+            self.groups.clear()
+            self.key_packages.clear()
+            self.join_externally.clear()
+            raise
         self._open_emulation_epoch()
+
+    @classmethod
+    def onboard_external(cls, name: bytes, identity: Identity, vc: VirtualClientConfig,
+                         rng: RandomSource, emulation_group_info: bytes
+                         ) -> tuple[Emulator, Outgoing]:
+        """§4.2 steps 1-2: a new emulator joins the emulation group by external commit
+        with a fresh long-term signing key for the virtual client. After the DS accepts
+        the commit, `accepted` returns the ResyncMessage to send."""
+        em = cls(name, identity, vc, rng)
+        lifecycle.check_published_group_info(em, emulation_group_info)
+        group, commit = Group.external_join(
+            emulation_group_info, identity, em.emulation_config,
+            capabilities=em._emulation_capabilities(),
+            leaf_extensions=em._emulation_leaf_extensions(),
+            authenticated_data=encode_items({}))  # SafeAAD framing is on there (P7)
+        em.emulation = group
+        em.vc_signing_key = rng(em.ecs.nh)
+        out = Outgoing(OutgoingKind.EMULATION_COMMIT, group.group_id, commit)
+        em._action = _Pending(out, onboarding=True)
+        return em, out
+
+    @property
+    def has_pending_action(self) -> bool:
+        return self._action is not None
+
+    def suite_of(self, suite: int) -> CipherSuite:
+        return get_suite(suite)
 
     @property
     def emu(self) -> Group:
@@ -301,24 +350,57 @@ class Emulator:
         refs.update(kp.op.epoch_id for kp in self.key_packages.values())
         return self.epochs.collect(refs)
 
-    def emulation_commit(self, action: VirtualClientAction | None = None,
-                         add: Sequence[KeyPackageBundle | KeyPackage] = ()) -> Outgoing:
+    def emulation_commit(self, action: VirtualClientAction | None = None) -> Outgoing:
         """A Commit with a path in the emulation group (an emulator's own update, and the
-        vehicle of every action, §5.5) with the action as SafeAAD item. `add`: new
-        emulators' KeyPackages, for a virtual client that is in no group yet (adding an
-        emulator to a virtual client with groups needs the state transfer of §4.1)."""
+        vehicle of every action, §5.5) with the action as SafeAAD item."""
+        return self._emulation_commit(action)
+
+    def _emulation_commit(self, action: VirtualClientAction | None = None,
+                          proposals: Sequence[Proposal] = (),
+                          welcome_extensions: Extensions = ()) -> Outgoing:
         if self._action is not None or self.emu.has_pending_commit:
             raise StateError("an emulation Commit of this emulator is already pending")
-        if add and (self.groups or self.key_packages):
-            raise StateError("adding an emulator to a virtual client with groups or "
-                             "KeyPackages needs NewEmulatorClientState (§4.1)")
         items = {} if action is None else {
             self.vc.codepoints.virtual_client_action: action.encode()}
-        adds = [Add(k.key_package if isinstance(k, KeyPackageBundle) else k) for k in add]
-        out = self.emu.commit(adds, force_path=True, authenticated_data=encode_items(items))
+        out = self.emu.commit(proposals, force_path=True, authenticated_data=encode_items(items),
+                              welcome_extensions=welcome_extensions)
         result = Outgoing(OutgoingKind.EMULATION_COMMIT, self.emu.group_id, out.commit,
                           action=action, welcome=out.welcome)
         self._action = _Pending(result)
+        return result
+
+    # --- §4 emulation group management (details in lifecycle.py) -------------------------
+
+    def add_emulator(self, key_package: KeyPackage, external: Collection[bytes] = ()
+                     ) -> Outgoing:
+        """§4.1 (P13, P18): Add a new emulator; its Welcome carries the state it needs.
+        Groups in `external` it joins by external commit instead of state transfer."""
+        ident = _identity_of(key_package.leaf_node)
+        if ident in {_identity_of(leaf) for _, leaf in self.emu.members()}:
+            fail("VC-EMULATOR-DUPLICATE", f"emulator {ident!r} is a member already (§4.1)")
+        state = lifecycle.state_for_new_emulator(self, external)
+        return self._emulation_commit(
+            proposals=[Add(key_package)],
+            welcome_extensions=(lifecycle.welcome_extension(self, state),))
+
+    def remove_emulator(self, name: bytes) -> Outgoing:
+        """§4.3 (P21) step three: commit the Remove; `accepted` returns the ResyncMessage
+        with the virtual client's new long-term key (step two, in the new epoch)."""
+        if name == self.name:
+            raise StateError("an emulator does not remove itself this way")
+        leaf = next((i for i, node in self.emu.members() if _identity_of(node) == name), None)
+        if leaf is None:
+            fail("VC-EMULATOR-NOT-MEMBER", f"{name!r} is no emulator of this virtual client")
+        out = self._emulation_commit(proposals=[Remove(leaf)])
+        assert self._action is not None
+        self._action.removing = name
+        return out
+
+    def resync_message(self, key: bytes) -> Outgoing:
+        """§4.2 / P14: a ResyncMessage with the virtual client's long-term key."""
+        msg = self.emu.encrypt(lifecycle.ResyncMessage(key).encode(), encode_items({}))
+        result = Outgoing(OutgoingKind.EMULATION_APPLICATION, self.emu.group_id, msg)
+        self.pending[self.emu.group_id] = result
         return result
 
     # --- actions (§5.5) ------------------------------------------------------------------
@@ -392,8 +474,18 @@ class Emulator:
             if pending is None or pending.out != out:
                 raise StateError("no such emulation Commit pending")
             self._action = None
+            if pending.onboarding:
+                # an external commit: the group is in the new epoch already (§4.2)
+                self._open_emulation_epoch()
+                return Accepted(next=self.resync_message(self.vc_signing_key))
             self.emu.merge_pending_commit()
             self._open_emulation_epoch()
+            if pending.removing is not None:
+                self.removals[pending.removing] = self.emu.epoch
+                self.vc_signing_key = self.rng(self.ecs.nh)  # P21: a new long-term key
+                self.key_packages.clear()  # P21: the DS deleted them
+                self.collect()
+                return Accepted(next=self.resync_message(self.vc_signing_key))
             if pending.key_packages:
                 return Accepted(key_packages=tuple(
                     MLSMessage(b.key_package).encode() for b in pending.key_packages))
@@ -408,12 +500,15 @@ class Emulator:
         pending_out = self.pending.pop(out.group_id, None)
         if pending_out != out:
             raise StateError("no such message pending in that group")
+        if out.kind is OutgoingKind.EMULATION_APPLICATION:
+            return Accepted()
         if out.kind is OutgoingKind.COMMIT:
             hg = self.groups[out.group_id]
             hg.group.merge_pending_commit()
             self._after_commit(hg)
         elif out.kind is OutgoingKind.EXTERNAL_COMMIT:
             self.announced_joins.discard(out.group_id)  # the group is installed already
+            self.join_externally.discard(out.group_id)
             self._replaced.pop(out.group_id, None)
         elif out.kind is OutgoingKind.APPLICATION and out.generation is not None:
             hg = self.groups[out.group_id]
@@ -513,10 +608,12 @@ class Emulator:
         gi_suite = _group_info_suite(group_info)
         keys = operation_keys(self.ecs, gi_suite, d)
         ext = self._derivation_extension(d, keys.encryption[1])
-        remove_prior = None
+        lifecycle.check_published_group_info(self, group_info)
         old = self.groups.get(group_id)
-        if old is not None:
-            remove_prior = old.group.own_leaf  # resync, never two leaves (F7)
+        # a resync removes the virtual client's prior leaf: never two leaves (F7); a new
+        # emulator without the group's state finds that leaf by the credential
+        remove_prior = old.group.own_leaf if old is not None else _vc_leaf(group_info,
+                                                                         self.vc.name)
         group, commit = Group.external_join(
             group_info, self._vc_identity(keys), self.group_config(),
             remove_prior=remove_prior, encryption_key_pair=keys.encryption,
@@ -609,14 +706,29 @@ class Emulator:
         plans: list[tuple[HeldKeyPackage, Derivation]] = []
         if action is not None and isinstance(action.body, KeyPackageUpload):
             plans = self._rederive_key_packages(action.body, g, msg)
+        roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
         event = g.process(msg)
         for held, d in plans:
             commit_derivation(d)
             self.key_packages[held.bundle.ref(get_suite(held.group_suite))] = held
         if isinstance(event, CommitApplied):
+            if event.removed_self:
+                self.removed = True  # §4.3: nothing more to derive or send
+                return Received(g.group_id, event)
             self._open_emulation_epoch()
+            for leaf in event.removed:
+                name = roster.get(int(leaf))
+                if name is not None:
+                    self.removals[name] = g.epoch
             if action is not None and isinstance(action.body, ExternalJoin):
                 self.expected_joins.add(action.body.group_id)
+        elif isinstance(event, ApplicationMessage):
+            # §4.2, P14, P21: a ResyncMessage gives the virtual client's new long-term
+            # key; the announced KeyPackages are gone from the DS (replaced or deleted)
+            resync = lifecycle.ResyncMessage.decode(event.data)
+            self.vc_signing_key = resync.signature_private_key
+            self.key_packages.clear()
+            self.collect()
         return Received(g.group_id, event)
 
     def _action_of(self, authenticated_data: bytes) -> VirtualClientAction | None:
@@ -847,3 +959,19 @@ def _own_update(msg: MLSMessage, own_leaf: LeafIndex) -> LeafNode | None:
         return None
     return fc.content.leaf_node
 
+
+
+def _vc_leaf(group_info: bytes, vc_name: bytes) -> LeafIndex | None:
+    """The virtual client's leaf in a published GroupInfo's tree (its BasicCredential),
+    or None when it has none."""
+    body = MLSMessage.decode(group_info).body
+    assert isinstance(body, GroupInfo)
+    ext = RatchetTreeExtension.find_in(body.extensions)
+    if ext is None:
+        return None
+    for i, node in enumerate(ext.nodes[::2]):
+        if isinstance(node, LeafNode):
+            cred = node.credential
+            if isinstance(cred, BasicCredential) and cred.identity == vc_name:
+                return LeafIndex(i)
+    return None
