@@ -7,7 +7,9 @@ Modules:
            directory (P21), GroupInfo publication, mailboxes, audit
   state    the state as plain data (Delivery, GroupRecord, DSStats, DSState, ...)
   wire     the public fields the DS reads from MLS messages
-  persist  a versioned binary snapshot of the state
+  persist  a versioned binary snapshot of the state, and its records in a Store
+  faults   FaultPolicy, FaultLayer: seeded delays, duplicates, cross-group reordering
+           and drops between the mailboxes and the clients (recovered by refetch)
   errors   DeliveryError (API misuse), UnacceptableMessage (wrong kind of message)
 
 It imports the wire structs (mlsvc.messages) and never the group engine or draft code:
@@ -15,6 +17,7 @@ it knows wire messages and public metadata, never a secret.
 """
 
 from mlsvc.ds.errors import DeliveryError, UnacceptableMessage
+from mlsvc.ds.faults import FaultLayer, FaultPolicy, FaultStats
 from mlsvc.ds.service import REASONS, DeliveryService, Submitted
 from mlsvc.ds.state import (
     Consistency,
@@ -37,6 +40,9 @@ __all__ = [
     "DeliveryError",
     "DeliveryKind",
     "DeliveryService",
+    "FaultLayer",
+    "FaultPolicy",
+    "FaultStats",
     "GenerationIdRecord",
     "GroupRecord",
     "KeyPackageEntry",

@@ -32,11 +32,20 @@ parse raise DecodeError; in every case the state is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
 from mlsvc.ds.errors import DeliveryError, UnacceptableMessage
-from mlsvc.ds.persist import decode_snapshot, encode_snapshot
+from mlsvc.ds.faults import FaultLayer, FaultPolicy
+from mlsvc.ds.persist import (
+    RecordStore,
+    SavedMarks,
+    decode_snapshot,
+    encode_snapshot,
+    load_records,
+    state_records,
+)
 from mlsvc.ds.state import (
     Consistency,
     Delivery,
@@ -66,6 +75,11 @@ __all__ = [
     "DeliveryService",
     "Submitted",
 ]
+
+def _require_after(after: int, what: str) -> None:
+    if isinstance(after, bool) or not isinstance(after, int) or after < -1:
+        raise ParameterError(f"{what} must be an int >= -1, not {after!r}")
+
 
 # Submitted.reason values (docs/DS.md lists the rule behind each).
 STALE_EPOCH = "stale-epoch"
@@ -100,14 +114,42 @@ class Submitted:
         return CHECK_OF_REASON.get(self.reason) if self.reason is not None else None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _changes_state(method: Callable[Concatenate[DeliveryService, _P], _R]
+                   ) -> Callable[Concatenate[DeliveryService, _P], _R]:
+    """A request that changes the state: with a store attached (`attach_store`), the
+    change is written before the answer is returned. A request that raises changed
+    nothing (every method checks before it mutates), so nothing is written."""
+
+    def wrapper(self: DeliveryService, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        result = method(self, *args, **kwargs)
+        if self._store is not None:
+            self._flush()
+        return result
+
+    wrapper.__name__ = method.__name__
+    wrapper.__qualname__ = method.__qualname__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
 class DeliveryService:
     """An in-process MLS delivery service for clients and virtual clients."""
 
-    def __init__(self, consistency: Consistency = Consistency.STRONG) -> None:
+    def __init__(self, consistency: Consistency = Consistency.STRONG, *,
+                 faults: FaultPolicy | None = None) -> None:
         if not isinstance(consistency, Consistency):
             raise ParameterError(f"consistency must be a Consistency, not {consistency!r}")
+        if faults is not None and not isinstance(faults, FaultPolicy):
+            raise ParameterError(f"faults must be a FaultPolicy, not {faults!r}")
         self._s = DSState(consistency=consistency)
         self.stats = DSStats()
+        self._faults = FaultLayer(faults) if faults is not None else None
+        self._store: RecordStore | None = None
+        self._marks = SavedMarks()
         self._rebuild_indexes()
 
     # --- derived indexes (rebuilt from the plain state on restore) ---------------------
@@ -125,6 +167,12 @@ class DeliveryService:
         return self._s.consistency
 
     @property
+    def faults(self) -> FaultLayer | None:
+        """The fault layer (faults.py) if one is attached: its policy, state and
+        `stats` (counts of each fault)."""
+        return self._faults
+
+    @property
     def state(self) -> DSState:
         """The plain-data state (read it, do not mutate it): what the server stores."""
         return self._s
@@ -140,6 +188,7 @@ class DeliveryService:
 
     # --- clients and virtual clients (draft-00 §5.1) -----------------------------------
 
+    @_changes_state
     def register_client(self, client_id: str) -> None:
         """A client with a mailbox. DeliveryError if the id is taken (by a client or a
         virtual client: members of a group name either)."""
@@ -147,6 +196,7 @@ class DeliveryService:
         self._s.clients.append(client_id)
         self._s.mailboxes[client_id] = []
 
+    @_changes_state
     def register_virtual_client(self, vc_id: str, emulators: Iterable[str]) -> None:
         """A virtual client emulated by `emulators` (registered clients; may be empty)."""
         self._require_new_id(vc_id)
@@ -157,6 +207,7 @@ class DeliveryService:
             raise DeliveryError("duplicate-emulator", f"{vc_id!r}: an emulator is listed twice")
         self._s.virtual_clients[vc_id] = ems
 
+    @_changes_state
     def add_emulator(self, vc_id: str, emulator: str) -> None:
         ems = self._require_vc(vc_id)
         self._require_client(emulator)
@@ -164,6 +215,7 @@ class DeliveryService:
             raise DeliveryError("already-an-emulator", f"{emulator!r} already emulates {vc_id!r}")
         ems.append(emulator)
 
+    @_changes_state
     def remove_emulator(self, vc_id: str, emulator: str) -> None:
         """From now on `emulator` neither receives the vc's traffic nor may act for it
         (its mailbox keeps what was already delivered)."""
@@ -177,6 +229,7 @@ class DeliveryService:
 
     # --- groups ------------------------------------------------------------------------
 
+    @_changes_state
     def create_group(self, group_id: bytes, epoch: int, members: Iterable[str]) -> None:
         """Make the DS aware of a group at `epoch` with these members (client or vc ids)."""
         if group_id in self._s.groups:
@@ -190,6 +243,7 @@ class DeliveryService:
             raise DeliveryError("duplicate-member", "a member is listed twice")
         self._s.groups[group_id] = GroupRecord(group_id, epoch, ms)
 
+    @_changes_state
     def add_member(self, group_id: bytes, member: str) -> None:
         g = self._require_group(group_id)
         self._require_id(member)
@@ -197,6 +251,7 @@ class DeliveryService:
             raise DeliveryError("already-a-member", f"{member!r} is already a member")
         g.members.append(member)
 
+    @_changes_state
     def remove_member(self, group_id: bytes, member: str) -> None:
         g = self._require_group(group_id)
         if member not in g.members:
@@ -211,6 +266,7 @@ class DeliveryService:
 
     # --- the total order ---------------------------------------------------------------
 
+    @_changes_state
     def submit(self, sender: str, message: bytes, *, on_behalf_of: str | None = None,
                generation_id: bytes | None = None) -> Submitted:
         """Submit a PublicMessage or PrivateMessage (MLSMessage bytes) to its group.
@@ -280,6 +336,7 @@ class DeliveryService:
                             sender, message, on_behalf_of)
         recipients = self._recipients(g.members, sender, on_behalf_of)
         g.log.append(delivery)
+        g.recipients.append(list(recipients))
         if header.is_commit:
             g.commit_epochs.append(g.epoch)
             g.epoch += 1
@@ -319,8 +376,11 @@ class DeliveryService:
 
     def _deliver(self, delivery: Delivery, recipients: Iterable[str]) -> None:
         for c in recipients:
-            self._s.mailboxes[c].append(delivery)
             self.stats.deliveries += 1
+            if (self._faults is not None and self._faults.applies(c)
+                    and not self._faults.admit(c, delivery)):
+                continue  # dropped on the way to c: only refetch finds it
+            self._s.mailboxes[c].append(delivery)
 
     def _next_seq(self) -> int:
         seq = self._s.next_seq
@@ -329,6 +389,7 @@ class DeliveryService:
 
     # --- Welcome routing ---------------------------------------------------------------
 
+    @_changes_state
     def send_welcome(self, sender: str, group_id: bytes, welcome: bytes) -> tuple[str, ...]:
         """Deliver a Welcome to the owner of every KeyPackageRef in it that this
         directory handed out (fetched) or still holds; a vc owner gets it at every
@@ -364,12 +425,14 @@ class DeliveryService:
             if owner not in g.members:
                 g.members.append(owner)
         self._s.welcomes.append(delivery)
+        self._s.welcome_recipients.append(list(recipients))
         self._deliver(delivery, recipients)
         self.stats.welcomes += 1
         return tuple(recipients)
 
     # --- KeyPackage directory ----------------------------------------------------------
 
+    @_changes_state
     def upload_key_packages(self, owner: str, key_packages: Sequence[bytes]) -> tuple[bytes, ...]:
         """Store KeyPackages (MLSMessage or bare) for `owner` (a client or vc), in order.
         Returns their KeyPackageRefs, computed here (RFC 9420 §5.2). All or nothing:
@@ -388,6 +451,7 @@ class DeliveryService:
         self.stats.key_packages_uploaded += len(entries)
         return tuple(refs)
 
+    @_changes_state
     def fetch_key_package(self, owner: str) -> bytes:
         """The owner's oldest outstanding KeyPackage, removed from the directory (each
         is used once, RFC 9420 §16.8); its ref is remembered for Welcome routing.
@@ -409,6 +473,7 @@ class DeliveryService:
             del self._s.directory[owner]
         self._s.handed_out[ref] = owner
 
+    @_changes_state
     def delete_key_packages(self, owner: str) -> int:
         """P21 (finding F6): delete every outstanding KeyPackage of `owner`, so none can
         be fetched or welcomed any more. Returns how many there were."""
@@ -426,6 +491,7 @@ class DeliveryService:
 
     # --- GroupInfo publication ---------------------------------------------------------
 
+    @_changes_state
     def publish_group_info(self, group_id: bytes, group_info: bytes) -> None:
         """Publish a GroupInfo (MLSMessage or bare) for external joins (RFC 9420
         §12.4.3.2). Its GroupContext must name `group_id` and an epoch the group has
@@ -454,25 +520,69 @@ class DeliveryService:
     # --- mailboxes ---------------------------------------------------------------------
 
     def pending(self, client_id: str) -> int:
-        return len(self._mailbox(client_id))
+        """How many deliveries `receive` would hand over now (with faults: the
+        undropped originals and the duplicates to come, delayed ones included)."""
+        box = self._mailbox(client_id)
+        if self._faults is not None and self._faults.applies(client_id):
+            return self._faults.pending(client_id, box)
+        return len(box)
 
+    @_changes_state
     def receive(self, client_id: str, limit: int | None = None) -> list[Delivery]:
-        """Pop up to `limit` (all if None) deliveries, oldest first."""
+        """Pop up to `limit` (all if None) deliveries, oldest first (with faults: in
+        the order the fault layer decides, each group's order kept)."""
         box = self._mailbox(client_id)
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise ParameterError(f"limit must be a non-negative int, not {limit!r}")
+        if self._faults is not None and self._faults.applies(client_id):
+            faults = self._faults
+            out: list[Delivery] = []   # None: until nothing is left, duplicates included
+            while faults.pending(client_id, box) and (limit is None or len(out) < limit):
+                out.append(faults.take(client_id, box))
+            return out
         n = len(box) if limit is None else min(limit, len(box))
         out = box[:n]
         del box[:n]
         return out
 
     def peek(self, client_id: str) -> Delivery | None:
+        """What `receive(client_id, 1)` would hand over, or None; changes nothing."""
         box = self._mailbox(client_id)
+        if self._faults is not None and self._faults.applies(client_id):
+            return self._faults.peek(client_id, box)
         return box[0] if box else None
 
     def _mailbox(self, client_id: str) -> list[Delivery]:
         self._require_client(client_id)
         return self._s.mailboxes[client_id]
+
+    # --- refetch: a client that noticed a gap asks again ------------------------------
+
+    def refetch(self, client_id: str, group_id: bytes, after_group_seq: int) -> list[Delivery]:
+        """The group's accepted messages after `after_group_seq` (-1: from the start)
+        that were addressed to `client_id` when the DS accepted them, in group order.
+
+        What a client calls when a `group_seq` is missing (a drop), or at quiescence to
+        learn whether the last messages of a group were lost. It reads the log only:
+        the mailbox, the fault layer and the state are unchanged, so the client drops
+        what it already has by `group_seq`. DeliveryError for an unknown client
+        ("unknown-client", "not-a-client") or group ("unknown-group")."""
+        self._require_client(client_id)
+        g = self._require_group(group_id)
+        _require_after(after_group_seq, "after_group_seq")
+        return [d for d, to in zip(g.log[after_group_seq + 1:],
+                                   g.recipients[after_group_seq + 1:], strict=True)
+                if client_id in to]
+
+    def welcomes_for(self, client_id: str, after_seq: int) -> list[Delivery]:
+        """The Welcomes sent to `client_id` with a DS-wide `seq` after `after_seq`
+        (-1: all), oldest first: a client that finds a group's messages without its
+        Welcome (a dropped Welcome) asks here. Reads only; DeliveryError for an unknown
+        client."""
+        self._require_client(client_id)
+        _require_after(after_seq, "after_seq")
+        return [d for d, to in zip(self._s.welcomes, self._s.welcome_recipients, strict=True)
+                if d.seq > after_seq and client_id in to]
 
     # --- audit: what a real server learns ---------------------------------------------
 
@@ -504,6 +614,60 @@ class DeliveryService:
         ds.stats = stats if stats is not None else DSStats()
         ds._rebuild_indexes()
         return ds
+
+    # --- durable state in a Store (mlsvc.store, P23) -----------------------------------
+
+    def save(self, store: RecordStore) -> None:
+        """Write the whole DS to `store` in one atomic write: "ds/state" (the versioned
+        snapshot without the growing parts), one record per log entry, Welcome,
+        generation ID and GroupInfo, and "ds/faults" (the fault layer's snapshot) if a
+        fault layer is attached. Any other "ds/" record in the store is deleted."""
+        puts = state_records(self._s, self.stats, SavedMarks())
+        if self._faults is not None:
+            puts["ds/faults"] = self._faults.to_bytes()
+        stale = [k for k, _ in store.items("ds/") if k not in puts]
+        store.write(puts, stale)
+        if store is self._store:
+            self._marks = SavedMarks.of(self._s)
+
+    @classmethod
+    def load(cls, store: RecordStore, *, attach: bool = False) -> DeliveryService:
+        """The DS saved in `store` (with its fault layer, if one was saved), continuing
+        exactly where the saved one stopped. `attach=True` keeps writing to the store
+        after every state-changing call (see `attach_store`). DeliveryError
+        ("no-saved-state") if the store holds no DS; DecodeError if its records are
+        malformed or incomplete."""
+        state, stats, faults = load_records(store)
+        ds = cls(state.consistency)
+        ds._s = state
+        ds.stats = stats if stats is not None else DSStats()
+        ds._faults = FaultLayer.from_bytes(faults) if faults is not None else None
+        ds._rebuild_indexes()
+        if attach:
+            ds._store = store
+            ds._marks = SavedMarks.of(state)
+        return ds
+
+    def attach_store(self, store: RecordStore) -> None:
+        """Save to `store` now and after every state-changing call from now on, before
+        the call returns (write-through): a process that dies after any call returned
+        restarts with `DeliveryService.load(store)` as the DS was after that call. Each
+        write is one atomic `Store.write` of the changed records only (the log,
+        Welcomes, generation IDs and GroupInfos are append-only records)."""
+        self._store = store
+        self.save(store)
+
+    @property
+    def store(self) -> RecordStore | None:
+        return self._store
+
+    def _flush(self) -> None:
+        assert self._store is not None
+        puts = state_records(self._s, self.stats, self._marks)
+        if self._faults is not None:
+            puts["ds/faults"] = self._faults.to_bytes()
+        self._store.write(puts)
+        self._marks = SavedMarks.of(self._s)
 
     # --- lookups -----------------------------------------------------------------------
 

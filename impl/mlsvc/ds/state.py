@@ -8,7 +8,8 @@ that reads a `DSState` reads what a server operator could read.
 Records:
   Delivery            one accepted message (or Welcome), as recipients get it
   GroupRecord         a group: epoch, members (client or virtual-client ids), accepted
-                      log, the epochs a Commit closed, published GroupInfos by epoch
+                      log and each entry's recipients, the epochs a Commit closed,
+                      published GroupInfos by epoch
   GenerationIdRecord  one accepted generation ID (draft-00 §5.9) with its scope
   KeyPackageEntry     one uploaded KeyPackage: its ref (computed by the DS), bytes, owner
   DSStats             counters; kept apart from the state so a refused submission can be
@@ -95,7 +96,9 @@ class GroupRecord:
     """A group as the DS knows it. `members` are client or virtual-client ids in the
     order they joined; `log` the accepted messages in total order; `commit_epochs` the
     epochs whose Commit the DS accepted (each closed that epoch); `group_infos` the
-    GroupInfo published for each epoch (bytes as published)."""
+    GroupInfo published for each epoch (bytes as published); `recipients[i]` the
+    clients `log[i]` was addressed to when it was accepted (what `refetch` answers
+    from: membership and emulators change later)."""
 
     group_id: bytes
     epoch: int
@@ -103,6 +106,7 @@ class GroupRecord:
     log: list[Delivery] = field(default_factory=list)
     commit_epochs: list[int] = field(default_factory=list)
     group_infos: dict[int, bytes] = field(default_factory=dict)
+    recipients: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -134,7 +138,8 @@ class DSState:
     its emulators (client ids); `mailboxes` has one FIFO per client; `directory` the
     outstanding KeyPackages per owner (FIFO); `handed_out` maps each KeyPackageRef the
     directory gave away (fetched, or consumed by a Welcome) to its owner, for Welcome
-    routing; `welcomes` every Welcome delivered."""
+    routing; `welcomes` every Welcome delivered and `welcome_recipients[i]` the clients
+    `welcomes[i]` went to (for `welcomes_for`)."""
 
     consistency: Consistency = Consistency.STRONG
     next_seq: int = 0
@@ -146,3 +151,4 @@ class DSState:
     handed_out: dict[bytes, str] = field(default_factory=dict)
     generation_ids: list[GenerationIdRecord] = field(default_factory=list)
     welcomes: list[Delivery] = field(default_factory=list)
+    welcome_recipients: list[list[str]] = field(default_factory=list)
