@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-long model-long check lint typecheck bench bench-quick proofs vectors clean mutation
+.PHONY: setup demo test test-long model-long check lint typecheck bench bench-quick proofs vectors study clean mutation
 
 setup: $(STAMP)
 
@@ -61,6 +61,11 @@ bench-quick: $(STAMP)
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[mutation]'
 	$(BIN)/python tools/mutation.py
+
+# The cost study of draft-00 §6-§8 (docs/COSTS.md): CSV files and PNG plots in docs/costs/.
+study: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[study]'
+	$(BIN)/mlsvc study costs --out docs/costs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,6 +7,8 @@
     mlsvc model explore [...]             explore the executable model (model/)
     mlsvc demo                            the main job: all of the above, summarised,
                                           then a group session on the in-process default
+    mlsvc study costs [--users U] [--devices D] [--groups G] [--out DIR]
+                                          the cost study of draft-00 §6-§8 (docs/COSTS.md)
 
 `proofs` and `model` live in their own packages (mlsvc_proofs, mlsvc_model), which never
 import impl; this command line is the only place that reaches them, and it does so
@@ -219,6 +221,20 @@ def cmd_vc_simulate(args: argparse.Namespace) -> int:
     return 0 if not out["violations"] else 1
 
 
+def cmd_study_costs(args: argparse.Namespace) -> int:
+    """`mlsvc study costs`: CSV files and PNG plots into --out (docs/COSTS.md)."""
+    from mlsvc.study import CostsConfig, parse_ints
+    from mlsvc.study import run as run_study
+
+    config = CostsConfig(
+        users=parse_ints(args.users), devices=parse_ints(args.devices),
+        groups=parse_ints(args.groups), churn_users=parse_ints(args.churn_users),
+        churn_events=args.churn_events, reps=args.reps, seed=args.seed,
+        out=Path(args.out), plots=not args.no_plots)
+    run_study(config)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # proofs and model parse their own arguments.
@@ -259,6 +275,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--ds", choices=["strong", "eventual"], default="strong")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_vc_simulate)
+    p = sub.add_parser("study", help="studies of the draft's claims (docs/COSTS.md)")
+    stsub = p.add_subparsers(dest="study_command", required=True)
+    s = stsub.add_parser("costs", help="virtual clients against plain multi-client "
+                                       "(draft-00 §6-§8): CSV files and PNG plots")
+    s.add_argument("--users", default="4,16,64,256",
+                   help="comma-separated U values, each 2..256 (default 4,16,64,256)")
+    s.add_argument("--devices", default="1,2,3,4,5",
+                   help="comma-separated D values, each 1..5 (default 1,2,3,4,5)")
+    s.add_argument("--groups", default="1,10",
+                   help="comma-separated G values for the update cost (default 1,10)")
+    s.add_argument("--churn-users", default="16",
+                   help="comma-separated U values of the churn experiment (default 16)")
+    s.add_argument("--churn-events", type=int, default=8,
+                   help="device replacements per churn run (default 8)")
+    s.add_argument("--reps", type=int, default=None,
+                   help="timed commits per size (default 7, 3 at U > 64)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", default="study-costs", help="output folder (default study-costs/)")
+    s.add_argument("--no-plots", action="store_true", help="CSV files only (no matplotlib)")
+    s.set_defaults(func=cmd_study_costs)
     p = sub.add_parser("demo", help="the main job: vectors, proofs and model, summarised")
     p.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
