@@ -20,19 +20,23 @@ won, P22; a sibling took the generation, P20) is retried after a sync, up to
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from mlsvc.crypto.hpke import RandomSource
 from mlsvc.crypto.random import SeededRandom, system_random
 from mlsvc.crypto.suites import get_suite
-from mlsvc.ds import Delivery, DeliveryKind, DeliveryService, Submitted
-from mlsvc.errors import StateError
+from mlsvc.ds import Delivery, DeliveryKind, DeliveryService, Submitted, UnacceptableMessage
+from mlsvc.errors import MLSError, StateError
 from mlsvc.group.config import Identity
 from mlsvc.group.events import CommitApplied
 from mlsvc.messages.codepoints import SenderType
 from mlsvc.messages.framing import PublicMessage
 from mlsvc.messages.mls_message import MLSMessage
+from mlsvc.store import Store
+from mlsvc.vc.durable import Checkpointer, restore
 from mlsvc.vc.emulator import (
     Consistency,
     Emulator,
@@ -58,11 +62,21 @@ class VirtualClient:
     """Emulators of one virtual client and the DS they share (see the module docstring)."""
 
     def __init__(self, ds: DeliveryService, vc_id: str, emulators: dict[str, Emulator],
-                 *, max_retries: int = MAX_RETRIES) -> None:
+                 *, max_retries: int = MAX_RETRIES,
+                 on_point: Callable[[str, str], None] | None = None) -> None:
         self.ds = ds
         self.id = vc_id
         self.emulators = emulators
         self.max_retries = max_retries
+        # durable state (P23): one checkpointer per emulator with a store
+        self.checkpoints: dict[str, Checkpointer] = {}
+        # called with (emulator, point) at each step of a two-step action and around
+        # every DS call, so a test can stop the process exactly there (crash tests)
+        self.on_point = on_point
+        self.restarts = 0
+        self.duplicates = 0  # deliveries handed over twice (a faulty DS), skipped
+        self.refetched = 0  # deliveries fetched again after a gap (a dropped one)
+        self.rejected: set[bytes] = set()  # digests of deliveries an emulator refused
         self.listeners: list[Callable[[Event], None]] = []
         self.sent: list[tuple[str, Outgoing, Submitted]] = []  # every submission, in order
         self.ignored: list[tuple[str, Delivery]] = []  # deliveries for groups not held
@@ -103,17 +117,95 @@ class VirtualClient:
     # --- the loop --------------------------------------------------------------------------
 
     def sync(self, names: Iterable[str] | None = None) -> list[Event]:
-        """Every emulator (or those named) processes everything the DS holds for it."""
+        """Every emulator (or those named) processes everything the DS holds for it.
+
+        One delivery at a time, checkpointed before it is taken from the mailbox: a
+        crash repeats it at worst, and the cursor (the last DS position processed per
+        group, kept with the emulator's state) skips what was processed already. A gap
+        in a group's positions (a delivery dropped on the way) is filled by refetching
+        from the DS's log first; a delivery that fails raises and the rest wait."""
         events: list[Event] = []
         for name in (list(self.emulators) if names is None else list(names)):
             em = self.emulators[name]
-            # one at a time: a delivery that fails raises, the rest stay in the mailbox
             while self.ds.pending(name):
-                d = self.ds.receive(name, 1)[0]
-                event = self._handle(name, em, d)
+                d = self.ds.peek(name)
+                assert d is not None
+                for item in self._fill_gap(name, em, d):
+                    event = self._once(name, em, item)
+                    if event is not None:
+                        events.append(event)
+                try:
+                    event = self._once(name, em, d)
+                finally:  # judged, accepted or not: its position is consumed
+                    self.ds.receive(name, 1)
+                    self.point(name, "delivery-taken")
                 if event is not None:
                     events.append(event)
         return events
+
+    def _fill_gap(self, name: str, em: Emulator, d: Delivery) -> list[Delivery]:
+        if d.group_seq is None:
+            return []
+        last = em.cursors.get(d.group_id)
+        if last is None or d.group_seq <= last + 1:
+            return []
+        missing = [x for x in self.ds.refetch(name, d.group_id, last)
+                   if x.group_seq is not None and x.group_seq < d.group_seq
+                   and hashlib.sha256(x.message).digest() not in self.rejected]
+        self.refetched += len(missing)
+        return missing
+
+    def _once(self, name: str, em: Emulator, d: Delivery) -> Event | None:
+        """Handle `d` unless its position was processed already; checkpoint."""
+        key = d.group_id if d.group_seq is not None else b""
+        pos = d.group_seq if d.group_seq is not None else d.seq
+        if em.cursors.get(key, -1) >= pos:
+            self.duplicates += 1
+            return None
+        try:
+            event = self._handle(name, em, d)
+        except MLSError:
+            # refused: its bytes are not tried again, but its position stays open for
+            # the genuine message (a retransmission, a refetch)
+            self.rejected.add(hashlib.sha256(d.message).digest())
+            raise
+        em.cursors[key] = pos
+        self.persist(name)
+        return event
+
+    def point(self, name: str, point: str) -> None:
+        if self.on_point is not None:
+            self.on_point(name, point)
+
+    def persist(self, name: str) -> None:
+        """Checkpoint `name`'s state to its store, if it has one (P23)."""
+        cp = self.checkpoints.get(name)
+        if cp is not None:
+            cp(self.emulators[name])
+
+    def attach_store(self, name: str, store: Store) -> None:
+        """From now on `name`'s state is written to `store` after every change."""
+        self.checkpoints[name] = Checkpointer(store)
+        self.persist(name)
+
+    def restart(self, name: str, store: Store, rng: RandomSource) -> Emulator:
+        """A restarted emulator process: its state from `store`, then every message it
+        had handed the DS judged again (accepted ones found in the DS's log finish their
+        action; the others are submitted again: identical bytes, so nothing is reused)."""
+        em = restore(store, rng)
+        self.emulators[name] = em
+        self.checkpoints[name] = Checkpointer(store)
+        self.restarts += 1
+        outs = list(em.pending.values())
+        if em.has_pending_action:
+            outs.append(em.pending_action_message())
+        for out in outs:
+            logged = any(x.message == out.message for x in self.ds.log(out.group_id))
+            if logged:
+                self._verdict(name, out, accepted=True)
+            else:
+                self.submit(name, out)
+        return em
 
     def _handle(self, name: str, em: Emulator, d: Delivery) -> Event | None:
         if d.kind is DeliveryKind.WELCOME:
@@ -143,26 +235,41 @@ class VirtualClient:
         return event
 
     def submit(self, name: str, out: Outgoing) -> Submitted:
-        """Hand one outgoing message to the DS and its verdict back to the emulator."""
-        em = self.emulators[name]
+        """Hand one outgoing message to the DS and its verdict back to the emulator (the
+        emulator's state is durable before the message leaves, P23)."""
+        self.persist(name)
+        self.point(name, f"before-submit:{out.kind.value}")
         on_behalf = None if out.kind in (OutgoingKind.EMULATION_COMMIT,
                                          OutgoingKind.EMULATION_APPLICATION) else self.id
         verdict = self.ds.submit(name, out.message, on_behalf_of=on_behalf,
                                  generation_id=out.generation_id)
         self.sent.append((name, out, verdict))
-        if verdict.accepted:
-            result = em.accepted(out)
-            if result.key_packages:
-                self.ds.upload_key_packages(self.id, result.key_packages)
-            if result.next is not None:
-                self._second_step(name, result.next)
-            if out.kind in (OutgoingKind.COMMIT, OutgoingKind.EXTERNAL_COMMIT):
-                self.publish_group_info(name, out.group_id)
-            if out.kind is OutgoingKind.EMULATION_COMMIT:
-                self.publish_emulation_group_info(name)
-        else:
-            em.refused(out)
+        self.point(name, f"after-submit:{out.kind.value}")
+        self._verdict(name, out, verdict.accepted)
         return verdict
+
+    def _verdict(self, name: str, out: Outgoing, accepted: bool) -> None:
+        em = self.emulators[name]
+        if not accepted:
+            em.refused(out)
+            self.persist(name)
+            return
+        result = em.accepted(out)
+        self.persist(name)
+        self.point(name, f"accepted:{out.kind.value}")
+        if result.key_packages:
+            try:
+                self.ds.upload_key_packages(self.id, result.key_packages)
+            except UnacceptableMessage as exc:
+                if exc.code != "duplicate-key-package":  # uploaded before a crash
+                    raise
+            self.point(name, "key-packages-uploaded")
+        if result.next is not None:
+            self._second_step(name, result.next)
+        if out.kind in (OutgoingKind.COMMIT, OutgoingKind.EXTERNAL_COMMIT):
+            self.publish_group_info(name, out.group_id)
+        if out.kind is OutgoingKind.EMULATION_COMMIT and not em.removed:
+            self.publish_emulation_group_info(name)
 
     def _second_step(self, name: str, out: Outgoing) -> None:
         """ExternalJoin step two (§5.5.2): the external commit. If another commit won
@@ -272,7 +379,9 @@ class VirtualClient:
         """P19/P22: sync `name`, let it act, submit; on refusal sync and act anew."""
         for _ in range(self.max_retries + 1):
             self.sync([name])
-            verdict = self.submit(name, make(self.emulators[name]))
+            out = make(self.emulators[name])
+            self.point(name, "derived")
+            verdict = self.submit(name, out)
             if verdict.accepted:
                 return verdict
         raise StateError(f"{name} was refused {self.max_retries + 1} times")

@@ -120,7 +120,7 @@ def world(seed: bytes = b"t", consistency: Consistency = Consistency.STRONG) -> 
 
 def handle(vc: VirtualClient, name: str, d: Delivery) -> Any:
     """What VirtualClient.sync does with one delivery (so a test can alter it first)."""
-    return vc._handle(name, vc.emulators[name], d)
+    return vc._once(name, vc.emulators[name], d)
 
 
 # --- snapshots --------------------------------------------------------------------------------

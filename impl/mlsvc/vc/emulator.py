@@ -173,7 +173,6 @@ class _Pending:
 
     out: Outgoing
     key_packages: tuple[KeyPackageBundle, ...] = ()
-    ops: tuple[LeafOp, ...] = ()
     external_group_info: bytes | None = None
     removing: bytes | None = None  # a Remove of this emulator (§4.3)
     onboarding: bool = False  # our external commit into the emulation group (§4.2)
@@ -208,6 +207,9 @@ class Emulator:
         self.removals: dict[bytes, int] = {}
         self.join_externally: set[bytes] = set()
         self.removed = False
+        # the loop's delivery cursors (group_id -> last DS position processed), kept with
+        # the state so a restart neither loses nor repeats a delivery
+        self.cursors: dict[bytes, int] = {}
 
     # --- configuration --------------------------------------------------------------------
 
@@ -321,6 +323,12 @@ class Emulator:
     @property
     def has_pending_action(self) -> bool:
         return self._action is not None
+
+    def pending_action_message(self) -> Outgoing:
+        """The emulation Commit of the pending action (awaiting the DS's verdict)."""
+        if self._action is None:
+            raise StateError("no action pending")
+        return self._action.out
 
     def suite_of(self, suite: int) -> CipherSuite:
         return get_suite(suite)

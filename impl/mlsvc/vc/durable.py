@@ -1,0 +1,295 @@
+"""An emulator's whole state in a durable store (DRAFT-00-PROFILE P23).
+
+Theory of operation. `checkpoint(em, store)` writes the emulator as records (TLS-encoded,
+mlsvc.vc.state for the shared pieces) and deletes the records of what it no longer
+holds, in one atomic write; only records whose bytes changed are rewritten. `restore`
+rebuilds the emulator. The loop around the emulators (mlsvc.virtual_client) checkpoints
+after every change and before anything leaves the process, so that P23 holds: a PPRF
+puncture, a generation consumed and a retained operation secret are in the store before
+any key derived from them is sent; a deleted secret's record is deleted (and
+`mlsvc.store.SQLiteStore` leaves no copy of it in the file).
+
+Records (keys):
+  meta                 identity, configuration, long-term key, joins, removals, cursors
+  emulation            the emulation group (mlsvc.group.serialize, pending commit included)
+  epoch/<n>            one EmulationEpoch (mlsvc.vc.state.write_epoch)
+  group/<hex id>       one higher-level group: saved group, active LeafOp, proposed
+                       Updates, retained sent generations
+  replaced/<hex id>    a group being resynced, until the DS accepts the external commit
+  kp/<hex ref>         one announced KeyPackage (HeldKeyPackage)
+  outbox               messages awaiting the DS's verdict, and the pending action
+
+~~~ tls
+struct {
+  uint8 kind; opaque group_id<V>; opaque message<V>;
+  optional<opaque> generation_id<V>; optional<uint32> generation;
+  optional<opaque> action<V>;                      // VirtualClientAction
+  optional<KeyId> key_id; optional<opaque> nonce<V>;
+  optional<opaque> group_info<V>; optional<opaque> welcome<V>;
+} OutgoingRecord;
+~~~
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from mlsvc.codec import Reader, Writer
+from mlsvc.crypto.hpke import RandomSource
+from mlsvc.errors import DecodeError
+from mlsvc.group.key_package import KeyPackageBundle
+from mlsvc.group.serialize import load, save
+from mlsvc.messages.key_package import KeyPackage
+from mlsvc.store import Store
+from mlsvc.vc.actions import VirtualClientAction
+from mlsvc.vc.codepoints import VCCodePoints
+from mlsvc.vc.emulator import (
+    Consistency,
+    Emulator,
+    EmulatorStats,
+    HigherGroup,
+    Outgoing,
+    OutgoingKind,
+    VirtualClientConfig,
+    _Pending,
+)
+from mlsvc.vc.state import (
+    HeldKeyPackage,
+    LeafOp,
+    read_epoch,
+    read_identity,
+    write_epoch,
+    write_identity,
+)
+
+FORMAT: Final = 1
+_KINDS = list(OutgoingKind)
+
+
+def _w_outgoing(w: Writer, o: Outgoing) -> None:
+    w.u8(_KINDS.index(o.kind))
+    w.opaque(o.group_id)
+    w.opaque(o.message)
+    w.optional_with(o.generation_id, lambda w2, v: w2.opaque(v))
+    w.optional_with(o.generation, lambda w2, v: w2.u32(v))
+    w.optional_with(o.action, lambda w2, v: w2.opaque(v.encode()))
+
+    def key_id(w2: Writer, k: tuple[bytes, int, int, int]) -> None:
+        w2.opaque(k[0])
+        w2.u64(k[1])
+        w2.u32(k[2])
+        w2.u32(k[3])
+
+    w.optional_with(o.key_id, key_id)
+    w.optional_with(o.nonce, lambda w2, v: w2.opaque(v))
+    w.optional_with(o.group_info, lambda w2, v: w2.opaque(v))
+    w.optional_with(o.welcome, lambda w2, v: w2.opaque(v))
+
+
+def _r_outgoing(r: Reader) -> Outgoing:
+    k = r.u8()
+    if k >= len(_KINDS):
+        raise DecodeError(f"unknown outgoing kind {k}")
+    kind = _KINDS[k]
+    gid, message = r.opaque(), r.opaque()
+    generation_id = r.optional(lambda r2: r2.opaque())
+    generation = r.optional(lambda r2: r2.u32())
+    action = r.optional(lambda r2: VirtualClientAction.decode(r2.opaque()))
+    key_id = r.optional(lambda r2: (r2.opaque(), r2.u64(), r2.u32(), r2.u32()))
+    nonce = r.optional(lambda r2: r2.opaque())
+    group_info = r.optional(lambda r2: r2.opaque())
+    welcome = r.optional(lambda r2: r2.opaque())
+    return Outgoing(kind, gid, message, generation_id, generation, action, key_id, nonce,
+                    group_info, welcome)
+
+
+def _w_bytes_u64(w: Writer, kv: tuple[bytes, int]) -> None:
+    w.opaque(kv[0])
+    w.u64(kv[1])
+
+
+def _w_proposed(w: Writer, kv: tuple[bytes, LeafOp]) -> None:
+    w.opaque(kv[0])
+    kv[1].write(w)
+
+
+def _w_set(w: Writer, items: set[bytes]) -> None:
+    w.vector(sorted(items), lambda w2, v: w2.opaque(v))
+
+
+def _r_set(r: Reader) -> set[bytes]:
+    return set(r.vector(lambda r2: r2.opaque()))
+
+
+def _meta(em: Emulator) -> bytes:
+    w = Writer()
+    w.u16(FORMAT)
+    w.opaque(em.name)
+    write_identity(w, em.identity)
+    vc = em.vc
+    w.opaque(vc.name)
+    w.u16(vc.emulation_suite)
+    w.u8(0 if vc.consistency is Consistency.STRONG else 1)
+    w.u32(vc.retained_epochs)
+    w.u32(vc.sent_key_window)
+    cp = vc.codepoints
+    for v in (cp.derivation_info, cp.virtual_client_action, cp.new_emulator_client_state):
+        w.u16(v)
+    w.opaque(em.vc_signing_key)
+    w.u8(1 if em.removed else 0)
+    w.vector(sorted(em.removals.items()), _w_bytes_u64)
+    for s in (em.join_externally, em.expected_joins, em.announced_joins):
+        _w_set(w, s)
+    w.vector(sorted(em.cursors.items()), _w_bytes_u64)
+    st = em.stats
+    for v in (st.resamples, st.rederivations, st.collisions):
+        w.u64(v)
+    return w.bytes()
+
+
+def _group_record(hg: HigherGroup) -> bytes:
+    w = Writer()
+    w.opaque(save(hg.group, with_pending=True))
+    hg.active.write(w)
+    w.vector(sorted(hg.proposed.items(), key=lambda kv: kv[0]), _w_proposed)
+    w.vector(list(hg.sent), lambda w2, g: w2.u32(g))
+    return w.bytes()
+
+
+def _outbox(em: Emulator) -> bytes:
+    w = Writer()
+    w.vector(sorted(em.pending.values(), key=lambda o: o.group_id), _w_outgoing)
+    a = em._action
+
+    def action(w2: Writer, p: _Pending) -> None:
+        _w_outgoing(w2, p.out)
+        w2.vector(list(p.key_packages), lambda w3, b: _w_bundle(w3, b))
+        w2.optional_with(p.external_group_info, lambda w3, v: w3.opaque(v))
+        w2.optional_with(p.removing, lambda w3, v: w3.opaque(v))
+        w2.u8(1 if p.onboarding else 0)
+
+    w.optional_with(a, action)
+    w.vector(sorted((gid, op) for gid, (op, _) in em._pending_ops.items()), _w_proposed)
+    return w.bytes()
+
+
+def _w_bundle(w: Writer, b: KeyPackageBundle) -> None:
+    b.key_package.write(w)
+    w.opaque(b.init_private_key)
+    w.opaque(b.encryption_private_key)
+    write_identity(w, b.identity)
+
+
+def _r_bundle(r: Reader) -> KeyPackageBundle:
+    kp = KeyPackage.read(r)
+    return KeyPackageBundle(kp, r.opaque(), r.opaque(), read_identity(r))
+
+
+def records(em: Emulator) -> dict[str, bytes]:
+    """The emulator as store records (see the module docstring)."""
+    out = {"meta": _meta(em), "outbox": _outbox(em)}
+    if em.emulation is not None:
+        out["emulation"] = save(em.emulation, with_pending=True)
+    for n, e in em.epochs.epochs.items():
+        w = Writer()
+        write_epoch(w, e)
+        out[f"epoch/{n:020d}"] = w.bytes()
+    for gid, hg in em.groups.items():
+        out[f"group/{gid.hex()}"] = _group_record(hg)
+    for gid, hg in em._replaced.items():
+        out[f"replaced/{gid.hex()}"] = _group_record(hg)
+    for ref, kp in em.key_packages.items():
+        w = Writer()
+        kp.write(w)
+        out[f"kp/{ref.hex()}"] = w.bytes()
+    return out
+
+
+class Checkpointer:
+    """Writes an emulator's changed records to its store (one atomic write each time)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._written: dict[str, bytes] = dict(store.items())
+        self.writes = 0
+
+    def __call__(self, em: Emulator) -> None:
+        now = records(em)
+        puts = {k: v for k, v in now.items() if self._written.get(k) != v}
+        deletes = [k for k in self._written if k not in now]
+        if puts or deletes:
+            self.store.write(puts, deletes)
+            self.writes += 1
+            for k in deletes:
+                del self._written[k]
+            self._written.update(puts)
+
+
+def restore(store: Store, rng: RandomSource,
+            clock: Callable[[], int] | None = None) -> Emulator:
+    """The emulator a store holds (DecodeError when a record is malformed; a store with
+    no emulator in it is a DecodeError too)."""
+    meta = store.get("meta")
+    if meta is None:
+        raise DecodeError("the store holds no emulator")
+    r = Reader(meta)
+    if r.u16() != FORMAT:
+        raise DecodeError("unknown emulator record format")
+    name = r.opaque()
+    identity = read_identity(r)
+    vc_name, suite = r.opaque(), r.u16()
+    consistency = Consistency.STRONG if r.u8() == 0 else Consistency.EVENTUAL
+    retained, window = r.u32(), r.u32()
+    cp = VCCodePoints(r.u16(), r.u16(), r.u16())
+    vc = VirtualClientConfig(vc_name, suite, consistency, retained, window, cp)
+    em = Emulator(name, identity, vc, rng, clock)
+    em.vc_signing_key = r.opaque()
+    em.removed = r.bool()
+    em.removals = dict(r.vector(lambda r2: (r2.opaque(), r2.u64())))
+    em.join_externally, em.expected_joins, em.announced_joins = _r_set(r), _r_set(r), _r_set(r)
+    em.cursors = dict(r.vector(lambda r2: (r2.opaque(), r2.u64())))
+    em.stats = EmulatorStats(r.u64(), r.u64(), r.u64())
+    r.finish()
+    gcfg = em.group_config()
+    emu = store.get("emulation")
+    if emu is not None:
+        em.emulation = load(emu, em.emulation_config)
+    for _, data in store.items("epoch/"):
+        rr = Reader(data)
+        e = read_epoch(rr, em.ecs)
+        rr.finish()
+        em.epochs.epochs[e.epoch] = e
+    for prefix, table in (("group/", em.groups), ("replaced/", em._replaced)):
+        for key, data in store.items(prefix):
+            rr = Reader(data)
+            group = load(rr.opaque(), gcfg)
+            active = LeafOp.read(rr)
+            proposed = dict(rr.vector(lambda r2: (r2.opaque(), LeafOp.read(r2))))
+            sent = rr.vector(lambda r2: r2.u32())
+            rr.finish()
+            if group.group_id.hex() != key[len(prefix):]:
+                raise DecodeError(f"record {key} holds another group")
+            table[group.group_id] = HigherGroup(group, active, proposed, sent)
+    for _, data in store.items("kp/"):
+        rr = Reader(data)
+        kp = HeldKeyPackage.read(rr)
+        rr.finish()
+        em.key_packages[kp.bundle.ref(em.suite_of(kp.group_suite))] = kp
+    outbox = store.get("outbox")
+    if outbox is not None:
+        rr = Reader(outbox)
+        for o in rr.vector(_r_outgoing):
+            em.pending[o.group_id] = o
+
+        def action(r2: Reader) -> _Pending:
+            out = _r_outgoing(r2)
+            kps = tuple(r2.vector(_r_bundle))
+            egi = r2.optional(lambda r3: r3.opaque())
+            removing = r2.optional(lambda r3: r3.opaque())
+            return _Pending(out, kps, egi, removing, r2.bool())
+
+        em._action = rr.optional(action)
+        em._pending_ops = dict(rr.vector(lambda r2: (r2.opaque(), (LeafOp.read(r2), None))))
+        rr.finish()
+    return em
