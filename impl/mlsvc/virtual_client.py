@@ -21,7 +21,6 @@ won, P22; a sibling took the generation, P20) is retried after a sync, up to
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
