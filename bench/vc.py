@@ -131,12 +131,15 @@ class VirtualClient:
                           for n in (b"phone", b"laptop", b"tablet")]
         a, b, c = self.emulators
         a.create_emulation_group()
-        kps = [e.emulation_key_package() for e in (b, c)]
-        out = a.emulation_commit(add=kps)
-        a.accepted(out)
-        assert out.welcome is not None
-        b.join_emulation_group(out.welcome, kps[0])
-        c.join_emulation_group(out.welcome, kps[1])
+        for joiner in (b, c):  # one Add (with its NewEmulatorClientState) at a time
+            kp = joiner.emulation_key_package()
+            out = a.add_emulator(kp.key_package)
+            for e in self.emulators:
+                if e is not a and e.emulation is not None:
+                    e.deliver(out.group_id, out.message)
+            a.accepted(out)
+            assert out.welcome is not None
+            joiner.join_emulation_group(out.welcome, kp)
 
     def fan_out(self, sender: Emulator, out: Outgoing) -> None:
         for e in self.emulators:

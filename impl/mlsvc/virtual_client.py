@@ -156,9 +156,13 @@ class VirtualClient:
 
     def _once(self, name: str, em: Emulator, d: Delivery) -> Event | None:
         """Handle `d` unless its position was processed already; checkpoint."""
-        key = d.group_id if d.group_seq is not None else b""
-        pos = d.group_seq if d.group_seq is not None else d.seq
-        if em.cursors.get(key, -1) >= pos:
+        if d.group_seq is None:  # a Welcome: remembered by its DS-wide seq
+            key, pos = b"welcome/" + str(d.seq).encode(), d.seq
+            seen = key in em.cursors
+        else:
+            key, pos = d.group_id, d.group_seq
+            seen = em.cursors.get(key, -1) >= pos
+        if seen:
             self.duplicates += 1
             return None
         try:
@@ -169,8 +173,37 @@ class VirtualClient:
             self.rejected.add(hashlib.sha256(d.message).digest())
             raise
         em.cursors[key] = pos
+        if event is not None and event.received.joined:
+            self._start_cursor(em, event.received.group_id)
         self.persist(name)
         return event
+
+    def _start_cursor(self, em: Emulator, group_id: bytes) -> None:
+        """A group just joined: its positions before the epoch joined are not ours."""
+        hg = em.groups.get(group_id)
+        epoch = hg.group.epoch if hg is not None else em.emu.epoch
+        before = [d.group_seq for d in self.ds.log(group_id)
+                  if d.group_seq is not None and d.epoch is not None and d.epoch < epoch]
+        if before:
+            em.cursors[group_id] = max(max(before), em.cursors.get(group_id, -1))
+
+    def catch_up(self, name: str) -> list[Event]:
+        """At quiescence, ask the DS for what may have been dropped on the way: the
+        rest of every group's log after the cursor, and Welcomes never processed."""
+        em = self.emulators[name]
+        events: list[Event] = []
+        groups = [em.emu.group_id, *sorted(em.groups)] if em.emulation is not None else []
+        items: list[Delivery] = [d for d in self.ds.welcomes_for(name, -1)
+                                 if b"welcome/" + str(d.seq).encode() not in em.cursors]
+        for gid in groups:
+            items += [d for d in self.ds.refetch(name, gid, em.cursors.get(gid, -1))
+                      if hashlib.sha256(d.message).digest() not in self.rejected]
+        for d in items:
+            self.refetched += 1
+            event = self._once(name, em, d)
+            if event is not None:
+                events.append(event)
+        return events
 
     def point(self, name: str, point: str) -> None:
         if self.on_point is not None:
@@ -199,11 +232,11 @@ class VirtualClient:
         if em.has_pending_action:
             outs.append(em.pending_action_message())
         for out in outs:
-            logged = any(x.message == out.message for x in self.ds.log(out.group_id))
-            if logged:
-                self._verdict(name, out, accepted=True)
+            if any(x.message == out.message for x in self.ds.log(out.group_id)):
+                self._verdict(name, out, True)
             else:
                 self.submit(name, out)
+        self._upload(name, em)
         return em
 
     def _handle(self, name: str, em: Emulator, d: Delivery) -> Event | None:
@@ -256,19 +289,27 @@ class VirtualClient:
         result = em.accepted(out)
         self.persist(name)
         self.point(name, f"accepted:{out.kind.value}")
-        if result.key_packages:
-            try:
-                self.ds.upload_key_packages(self.id, result.key_packages)
-            except UnacceptableMessage as exc:
-                if exc.code != "duplicate-key-package":  # uploaded before a crash
-                    raise
-            self.point(name, "key-packages-uploaded")
+        self._upload(name, em)
         if result.next is not None:
             self._second_step(name, result.next)
         if out.kind in (OutgoingKind.COMMIT, OutgoingKind.EXTERNAL_COMMIT):
             self.publish_group_info(name, out.group_id)
         if out.kind is OutgoingKind.EMULATION_COMMIT and not em.removed:
             self.publish_emulation_group_info(name)
+
+    def _upload(self, name: str, em: Emulator) -> None:
+        """KeyPackageUpload step two (§5.5.1): the KeyPackages the emulator holds for
+        upload (kept with its state until the DS has them, P22/P23)."""
+        if not em.to_upload:
+            return
+        try:
+            self.ds.upload_key_packages(self.id, em.to_upload)
+        except UnacceptableMessage as exc:
+            if exc.code != "duplicate-key-package":  # uploaded before a crash
+                raise
+        self.point(name, "key-packages-uploaded")
+        em.uploaded()
+        self.persist(name)
 
     def _second_step(self, name: str, out: Outgoing) -> None:
         """ExternalJoin step two (§5.5.2): the external commit. If another commit won

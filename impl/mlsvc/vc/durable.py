@@ -171,6 +171,7 @@ def _outbox(em: Emulator) -> bytes:
 
     w.optional_with(a, action)
     w.vector(sorted((gid, op) for gid, (op, _) in em._pending_ops.items()), _w_proposed)
+    w.vector(list(em.to_upload), lambda w2, v: w2.opaque(v))
     return w.bytes()
 
 
@@ -291,5 +292,6 @@ def restore(store: Store, rng: RandomSource,
 
         em._action = rr.optional(action)
         em._pending_ops = dict(rr.vector(lambda r2: (r2.opaque(), (LeafOp.read(r2), None))))
+        em.to_upload = rr.vector(lambda r2: r2.opaque())
         rr.finish()
     return em

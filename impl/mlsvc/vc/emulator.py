@@ -210,6 +210,8 @@ class Emulator:
         # the loop's delivery cursors (group_id -> last DS position processed), kept with
         # the state so a restart neither loses nor repeats a delivery
         self.cursors: dict[bytes, int] = {}
+        # KeyPackageUpload step two: KeyPackages to hand the DS (until `uploaded`)
+        self.to_upload: list[bytes] = []
 
     # --- configuration --------------------------------------------------------------------
 
@@ -323,6 +325,10 @@ class Emulator:
     @property
     def has_pending_action(self) -> bool:
         return self._action is not None
+
+    def uploaded(self) -> None:
+        """The DS holds the KeyPackages of our last KeyPackageUpload (§5.5.1)."""
+        self.to_upload = []
 
     def pending_action_message(self) -> Outgoing:
         """The emulation Commit of the pending action (awaiting the DS's verdict)."""
@@ -495,8 +501,9 @@ class Emulator:
                 self.collect()
                 return Accepted(next=self.resync_message(self.vc_signing_key))
             if pending.key_packages:
-                return Accepted(key_packages=tuple(
-                    MLSMessage(b.key_package).encode() for b in pending.key_packages))
+                self.to_upload = [MLSMessage(b.key_package).encode()
+                                  for b in pending.key_packages]
+                return Accepted(key_packages=tuple(self.to_upload))
             if pending.external_group_info is not None:
                 assert isinstance(out.action, VirtualClientAction)
                 body = out.action.body
