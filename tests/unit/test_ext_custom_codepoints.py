@@ -7,6 +7,8 @@ fail (the default numbers are absent from these groups)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import mlsvc.ext.app_data_update as adu_module
@@ -14,7 +16,7 @@ import mlsvc.messages.proposals as proposals_module
 from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import get_suite
 from mlsvc.errors import ValidationError
-from mlsvc.ext.app_data_update import register_app_data_update
+from mlsvc.ext.app_data_update import AppDataUpdate, register_app_data_update
 from mlsvc.ext.codepoints import DEFAULT_CODEPOINTS, CodePoints
 from mlsvc.ext.components import (
     AppDataDictionary,
@@ -39,6 +41,7 @@ CP = CodePoints(app_data_dictionary=0xF0A6, app_data_update=0xF0A8, app_componen
                 safe_aad=0x0F02)
 ACTION = 0x8002
 COUNTER = 0x8010
+OTHER = 0x8011
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +52,8 @@ def _isolated_proposal_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def cfg(name: str, allow_tail: bool = True) -> GroupConfig:
-    ext = extension_config({COUNTER: add_up}, {ACTION}, CP, allow_tail=allow_tail)
+    ext = extension_config({COUNTER: add_up, OTHER: add_up}, {ACTION}, CP,
+                           allow_tail=allow_tail)
     return GroupConfig(rng=SeededRandom(name.encode()), **ext)
 
 
@@ -166,3 +170,46 @@ def test_group_context_extensions_checked_under_moved_code_points() -> None:
         alice.commit([GroupContextExtensions((stricter, required.to_extension()))],
                      authenticated_data=encode_items({ACTION: b"gce"}))
     assert bob.epoch == alice.epoch
+
+
+def test_registered_subclass_keeps_slots() -> None:
+    cls = register_app_data_update(CP)
+    assert cls is not AppDataUpdate and cls.__dict__["__slots__"] == ()
+    assert not hasattr(cls.updating(COUNTER, b"\x01"), "__dict__")
+
+
+def test_a_remove_does_not_stop_the_other_components() -> None:
+    """One commit removes COUNTER and updates OTHER: both happen (§4.7, per component)."""
+    alice, bob = pair()
+    aupd = register_app_data_update(CP)
+    aad = encode_items({ACTION: b"x"})
+    bob.process(alice.propose(aupd.updating(COUNTER, b"\x01"), aad))
+    out = bob.commit(authenticated_data=aad)
+    bob.merge_pending_commit()
+    alice.process(out.commit)
+    for p in (aupd.removing(COUNTER), aupd.updating(OTHER, b"\x03")):
+        bob.process(alice.propose(p, aad))
+    out = bob.commit(authenticated_data=aad)
+    bob.merge_pending_commit()
+    alice.process(out.commit)
+    for g in (alice, bob):
+        d = AppDataDictionary.find_in(g.context.extensions, CP)
+        assert d is not None and d.get(COUNTER) is None
+        assert d.get(OTHER) == (3).to_bytes(4, "big")
+
+
+def test_safe_aad_list_checked_when_no_app_components_list() -> None:
+    """A GroupContext with a safe_aad list but no app_components list: a leaf lacking
+    the safe_aad component is refused (the missing list is skipped, not the rest)."""
+    gc = (negotiation_dictionary(None, [ACTION], cp=CP).to_extension(CP),)
+    leaf_has = negotiation_dictionary(None, [ACTION], cp=CP).to_extension(CP)
+    leaf_lacks = negotiation_dictionary(None, [0x8003], cp=CP).to_extension(CP)
+    caps = capabilities_with_dictionary(default_capabilities(1), cp=CP)
+    alice, _ = pair()
+    leaf = dict(alice.members())[alice.own_leaf]
+    ok = replace(leaf, extensions=(leaf_has,), capabilities=caps)
+    bad = replace(leaf, extensions=(leaf_lacks,), capabilities=caps)
+    check_leaf_supports(ok, gc, CP)
+    with pytest.raises(ValidationError) as err:
+        check_leaf_supports(bad, gc, CP)
+    assert err.value.check_id == "EXT-COMPONENT-UNSUPPORTED"

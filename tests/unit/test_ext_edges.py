@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from mlsvc.errors import StateError
+from mlsvc.crypto.suites import get_suite
+from mlsvc.errors import ParameterError, StateError, ValidationError
+from mlsvc.ext.pprf import MAX_DEPTH, PPRF, PPRFNode, input_from_bytes
 from mlsvc.ext.safe_aad import SafeAADGroup, encode_items, parse
-from mlsvc.ext.safe_export import SafeExporters
+from mlsvc.ext.safe_export import SafeExporter, SafeExporters
 from mlsvc.group.group import Group
+from mlsvc.messages.proposals import Remove
 from tests.unit.test_ext_groups import ACTION, DERIVATION, _config, _identity, pair
 
 
@@ -69,3 +72,104 @@ def test_frame_without_safe_aad_passes_the_tail_and_refuses_items() -> None:
     assert layer.frame((), tail=b"opaque") == b"opaque"
     with pytest.raises(StateError):
         layer.frame({ACTION: b"x"})
+
+
+# --- the PPRF (§4.4 via draft-00 §5.2) -----------------------------------------------
+
+
+def test_pprf_copy_is_independent_and_equal() -> None:
+    cs = get_suite(1)
+    tree = PPRF(cs, bytes(cs.nh), 8)
+    tree.puncture(5)
+    other = tree.copy()
+    assert other.cs is tree.cs and other.depth == tree.depth
+    assert other.serialize() == tree.serialize()
+    assert other.evaluate(200) == tree.evaluate(200)
+    other.puncture(200)
+    assert other.is_punctured(200) and not tree.is_punctured(200)
+    assert tree.evaluate(200) == PPRF(cs, bytes(cs.nh), 8).evaluate(200)
+
+
+@pytest.mark.parametrize("x", [0, 1, 6, 7, 254, 255])
+def test_siblings_of_a_punctured_input_keep_their_values(x: int) -> None:
+    """The copath nodes kept when x is punctured give every other input the value the
+    unpunctured tree gives it (left and right children alike)."""
+    cs = get_suite(1)
+    fresh = PPRF(cs, bytes(range(cs.nh)), 8)
+    tree = PPRF(cs, bytes(range(cs.nh)), 8)
+    assert tree.evaluate_and_puncture(x) == fresh.evaluate(x)
+    for y in {x ^ 1, x ^ 2, x ^ 4, x ^ 128, 255 - x}:
+        assert tree.evaluate(y) == fresh.evaluate(y)
+
+
+def test_pprf_depth_and_prefix_bounds() -> None:
+    cs = get_suite(1)
+    for depth in (0, MAX_DEPTH):
+        tree = PPRF(cs, bytes(cs.nh), depth)
+        assert PPRF.restore(cs, depth, tree.serialize()).serialize() == tree.serialize()
+    for depth in (-1, MAX_DEPTH + 1):
+        with pytest.raises(ParameterError):
+            PPRF.restore(cs, depth, PPRF(cs, bytes(cs.nh), 1).serialize())
+    assert PPRFNode(MAX_DEPTH, (1 << MAX_DEPTH) - 1, b"s").prefix_length == MAX_DEPTH
+    with pytest.raises(ParameterError):
+        PPRFNode(MAX_DEPTH + 1, 0, b"s")
+    with pytest.raises(ParameterError):
+        PPRFNode(3, 8, b"s")
+
+
+@pytest.mark.parametrize(("data", "depth", "expected"), [
+    (b"\xab", 8, 0xAB),            # depth a whole number of octets, data exactly that long
+    (b"\x80", 1, 1),
+    (b"\x7f", 1, 0),
+    (b"\xab\xcd", 12, 0xABC),
+    (b"\x12\x34\x56\x78\x9a", 32, 0x12345678),
+])
+def test_input_from_bytes(data: bytes, depth: int, expected: int) -> None:
+    assert input_from_bytes(data, depth) == expected
+
+
+def test_input_from_bytes_needs_enough_octets() -> None:
+    with pytest.raises(ParameterError):
+        input_from_bytes(b"\xab", 9)
+
+
+# --- SafeAADGroup and the Safe Exporter, the remaining corners ----------------------
+
+
+def test_safe_aad_group_passes_its_arguments_through() -> None:
+    """commit and encrypt hand their keyword arguments and the tail to the group."""
+    alice, bob = pair()
+    a = SafeAADGroup(alice, known_components={ACTION})
+    b = SafeAADGroup(bob, known_components={ACTION})
+    with pytest.raises(ParameterError):
+        a.commit(authenticated_data=b"")
+    msg = a.encrypt(b"hello", {ACTION: b"m"}, tail=b"U", retain_key=True)
+    got = b.process(msg)
+    assert got.safe_aad is not None and got.safe_aad.tail == b"U"
+    assert got.safe_aad.get(ACTION) == b"m"
+    assert alice.release_sent_key(0)  # kept only because retain_key reached the group
+    a.commit({ACTION: b"p"}, tail=b"T", proposals=[Remove(bob.own_leaf)])
+    alice.merge_pending_commit()
+    assert len(alice.members()) == 1
+
+
+def test_safe_aad_group_check_honours_allow_tail() -> None:
+    alice, bob = pair()
+    msg = SafeAADGroup(alice, known_components={ACTION}).encrypt(
+        b"x", {ACTION: b"m"}, tail=b"tail")
+    strict = SafeAADGroup(bob, known_components={ACTION}, allow_tail=False)
+    with pytest.raises(ValidationError) as err:
+        strict.check(msg)
+    assert err.value.check_id == "EXT-SAFE-AAD-TAIL"
+    parsed = SafeAADGroup(bob, known_components={ACTION}).check(msg)
+    assert parsed is not None and parsed.tail == b"tail"
+
+
+def test_safe_exporters_carry_the_epoch() -> None:
+    alice, _bob = pair()
+    assert alice.epoch >= 1
+    exporter = SafeExporter.from_group(alice)
+    assert (exporter.group_id, exporter.epoch) == (alice.group_id, alice.epoch)
+    cs = get_suite(1)
+    other = SafeExporter.from_epoch_secret(cs, bytes(cs.nh), b"g", 5)
+    assert (other.group_id, other.epoch) == (b"g", 5)
