@@ -203,7 +203,8 @@ def cmd_vc_simulate(args: argparse.Namespace) -> int:
 
     peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
     config = SimulationConfig(args.emulators, args.groups, peers, args.ops, args.seed,
-                              args.suite, Consistency(args.ds))
+                              args.suite, Consistency(args.ds), args.store, args.faults,
+                              args.crash_rate)
     report = simulate(config)
     out = report.as_json()
     if args.json:
@@ -215,6 +216,10 @@ def cmd_vc_simulate(args: argparse.Namespace) -> int:
               f"{out['attributions']} attributions, {out['misattributions']} wrong; "
               f"{out['key_nonce_reuses']} (key, nonce) reuses; DS refusals "
               f"{out['refusals']}")
+        print(f"lifecycle: {out['emulators_added']} added, {out['emulators_removed']} "
+              f"removed ({out['removals_finished']} finished); crashes {out['crashes']}, "
+              f"restarts {out['restarts']}; messages lost {out['messages_lost']}; faults "
+              f"{out['faults']}")
         for v in out["violations"]:
             print("VIOLATION:", v)
         print("holds" if not out["violations"] else "FAILED")
@@ -273,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--suite", type=int, default=1)
     s.add_argument("--ds", choices=["strong", "eventual"], default="strong")
+    s.add_argument("--store", help="memory or sqlite:PATH (durable state, P23)")
+    s.add_argument("--faults", action="store_true",
+                   help="the DS delays, duplicates, reorders and drops deliveries to emulators")
+    s.add_argument("--crash-rate", type=float, default=0.0,
+                   help="chance to crash the acting emulator at each point (needs --store)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_vc_simulate)
     p = sub.add_parser("study", help="studies of the draft's claims (docs/COSTS.md)")

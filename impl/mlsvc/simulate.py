@@ -31,14 +31,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlsvc.crypto.random import SeededRandom
+from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import Consistency as DSConsistency
 from mlsvc.ds import Delivery, DeliveryKind, DeliveryService
+from mlsvc.ds.faults import FaultPolicy
 from mlsvc.errors import MLSError, StateError
+from mlsvc.group.config import Identity
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.peers import make_peer
 from mlsvc.peers.base import Member, Peer
 from mlsvc.peers.base import Received as PeerReceived
-from mlsvc.vc.emulator import Consistency, OutgoingKind
+from mlsvc.store import MemoryStore, PrefixedStore, SQLiteStore, Store
+from mlsvc.vc import lifecycle
+from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
 from mlsvc.virtual_client import Event, VirtualClient
 
 VC_ID = "vc"
@@ -48,7 +54,10 @@ OP_KINDS = (
     "key_package_upload", "welcome", "vc_commit", "vc_update", "external_join",
     "emulation_commit", "vc_message", "peer_message", "peer_commit", "peer_remove_vc",
     "concurrent_messages", "concurrent_commits", "concurrent_emulation_commits",
+    "add_emulator", "onboard_external", "remove_emulator",
 )
+MAX_EMULATORS = 5
+FAULT_CLIENTS = tuple(f"em{i}" for i in range(256))  # every emulator name the run may use
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,19 @@ class SimulationConfig:
     seed: int = 1
     suite: int = 1
     consistency: Consistency = Consistency.STRONG
+    store: str | None = None  # None, "memory" or "sqlite:PATH" (P23)
+    faults: bool = False  # the DS delays, duplicates, reorders, drops on the way to emulators
+    crash_rate: float = 0.0  # chance to crash the acting emulator at each point (needs a store)
+
+
+class Crash(Exception):
+    """An emulator process dies here (in-process stand-in for SIGKILL: its objects are
+    dropped and it restarts from its store)."""
+
+    def __init__(self, name: str, point: str) -> None:
+        super().__init__(f"{name} crashed at {point}")
+        self.name = name
+        self.point = point
 
 
 @dataclass
@@ -76,13 +98,24 @@ class SimulationReport:
     refusals: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    crashes: int = 0
+    restarts: int = 0
+    messages_lost: int = 0
+    emulators_added: int = 0
+    emulators_removed: int = 0
+    removals_finished: int = 0
+    removed_reads: int = 0  # messages a removed emulator could read after the removal
+    faults: dict[str, int] = field(default_factory=dict)
+    duplicates_skipped: int = 0
+    refetched: int = 0
 
     def as_json(self) -> dict[str, Any]:
         c = self.config
         return {
             "config": {"emulators": c.emulators, "groups": c.groups, "peers": list(c.peers),
                        "ops": c.ops, "seed": c.seed, "suite": c.suite,
-                       "ds": c.consistency.value},
+                       "ds": c.consistency.value, "store": c.store, "faults": c.faults,
+                       "crash_rate": c.crash_rate},
             "ops": self.ops,
             "by_kind": dict(sorted(self.by_kind.items())),
             "messages_sent": self.messages_sent,
@@ -94,8 +127,19 @@ class SimulationReport:
             "misattributions": self.misattributions,
             "attributions": self.attributions,
             "refusals": dict(sorted(self.refusals.items())),
+            "crashes": self.crashes,
+            "restarts": self.restarts,
+            "messages_lost": self.messages_lost,
+            "emulators_added": self.emulators_added,
+            "emulators_removed": self.emulators_removed,
+            "removals_finished": self.removals_finished,
+            "removed_reads": self.removed_reads,
+            "faults": dict(sorted(self.faults.items())),
+            "duplicates_skipped": self.duplicates_skipped,
+            "refetched": self.refetched,
             "violations": list(self.violations),
             "seconds": round(self.seconds, 3),
+            "ops_per_second": round(self.ops / self.seconds, 2) if self.seconds else 0.0,
         }
 
 
@@ -123,15 +167,32 @@ class Simulation:
         self.report = SimulationReport(config)
         ds_mode = (DSConsistency.STRONG if config.consistency is Consistency.STRONG
                    else DSConsistency.EVENTUAL)
-        self.ds = DeliveryService(ds_mode)
-        seed = f"simulate/{config.seed}".encode()
-        self.names = [f"em{i}" for i in range(config.emulators)]
-        self.vc = VirtualClient.create(self.ds, VC_ID, self.names, suite=config.suite,
+        if config.crash_rate and config.store is None:
+            raise StateError("crashes need a store to restart from (--store)")
+        policy = (FaultPolicy(config.seed, delay=0.15, duplicate=0.1, reorder=0.2, drop=0.05,
+                              clients=FAULT_CLIENTS) if config.faults else None)
+        self.ds = DeliveryService(ds_mode, faults=policy)
+        self.root = _open_store(config.store)
+        if self.root is not None:
+            self.ds.attach_store(self.root)
+        self.seed = seed = f"simulate/{config.seed}".encode()
+        self.crash_rnd = random.Random(config.seed * 7919 + 1)
+        self.crashes_on = False
+        self.next_emulator = config.emulators
+        names = [f"em{i}" for i in range(config.emulators)]
+        self.vc = VirtualClient.create(self.ds, VC_ID, names, suite=config.suite,
                                        seed=seed, consistency=config.consistency)
+        self.vc.on_point = self._maybe_crash
+        for n in names:
+            self._attach(n)
+        self.decrypted: set[tuple[str, bytes, int]] = set()  # (recipient, group, position)
+        self._removed_watch: list[tuple[str, dict[bytes, int]]] = []
         self.vc.listeners.append(self._on_event)
         # called with every message a peer processed (tests audit what each one read)
         self.peer_listeners: list[Callable[[PeerClient, Delivery, PeerReceived], None]] = []
-        self.key_nonce: set[tuple[tuple[bytes, int, int, int], bytes]] = set()
+        # (key, nonce) -> the ciphertext sent under it: the same bytes again (a restarted
+        # emulator handing over what it had in flight) reuse nothing; other bytes would
+        self.key_nonce: dict[tuple[tuple[bytes, int, int, int], bytes], bytes] = {}
         self.peers: dict[bytes, list[PeerClient]] = {}
         self.group_ids = [f"group-{g}".encode() for g in range(config.groups)]
         for g, gid in enumerate(self.group_ids):
@@ -161,6 +222,47 @@ class Simulation:
                 c.member = True
         self.deliver_all()
 
+    @property
+    def names(self) -> list[str]:
+        return list(self.vc.emulators)
+
+    # --- durability and crashes (P23) ------------------------------------------------------
+
+    def _attach(self, name: str) -> None:
+        if self.root is not None:
+            self.vc.attach_store(name, PrefixedStore(self.root, f"em/{name}/"))
+
+    def _maybe_crash(self, name: str, point: str) -> None:
+        if self.crashes_on and self.crash_rnd.random() < self.cfg.crash_rate:
+            raise Crash(name, point)
+
+    def _restart(self, crash: Crash) -> None:
+        """The crashed emulator restarts from its store; a crash during the restart
+        restarts it again."""
+        self.report.crashes += 1
+        name = crash.name
+        assert self.root is not None
+        while True:
+            self.report.restarts += 1
+            rng = SeededRandom(self.seed + f"/{name}/restart/{self.report.restarts}".encode())
+            try:
+                self.vc.restart(name, PrefixedStore(self.root, f"em/{name}/"), rng)
+                return
+            except Crash:
+                self.report.crashes += 1
+
+    def _crash_safe(self, action: Callable[[], None]) -> None:
+        """Run `action`; a crash restarts the emulator and the action is abandoned (the
+        next operations carry on, as a user would)."""
+        try:
+            action()
+        except Crash as crash:
+            self._restart(crash)
+            # the abandoned operation may have left a sibling with a message in flight
+            for name in self.names:
+                if name != crash.name:
+                    self._crash_safe(lambda n=name: self.vc.resume(n))  # type: ignore[misc]
+
     # --- delivery ----------------------------------------------------------------------
 
     def deliver_all(self) -> None:
@@ -169,15 +271,25 @@ class Simulation:
             for name in self.names:
                 if self.ds.pending(name):
                     moved = True
-                    self.vc.sync([name])
+                    self._crash_safe(lambda n=name: self._sync(n))  # type: ignore[misc]
             for clients in self.peers.values():
                 for c in clients:
                     if self.ds.pending(c.name):
                         moved = True
                         self._pump_peer(c)
+            if not moved and self.cfg.faults:
+                for name in self.names:  # drops of a group's last message, of Welcomes
+                    got: list[Event] = []
+                    self._crash_safe(lambda n=name, g=got: g.extend(  # type: ignore[misc]
+                        self.vc.catch_up(n)))
+                    moved = moved or bool(got)
             if not moved:
                 return
         raise Violation("deliveries did not settle")
+
+    def _sync(self, name: str) -> None:
+        if name in self.vc.emulators:
+            self.vc.sync([name])
 
     def _pump_peer(self, c: PeerClient) -> None:
         for d in self.ds.receive(c.name):
@@ -196,6 +308,8 @@ class Simulation:
                 raise
             if d.kind is DeliveryKind.APPLICATION:
                 self.report.messages_decrypted += 1
+                if d.group_seq is not None:
+                    self.decrypted.add((c.name, d.group_id, d.group_seq))
             if r.removed:
                 c.member = False
             for listener in self.peer_listeners:
@@ -210,6 +324,8 @@ class Simulation:
         d, r = event.delivery, event.received
         if d.kind is DeliveryKind.APPLICATION:
             self.report.messages_decrypted += 1
+            if d.group_seq is not None:
+                self.decrypted.add((event.emulator, d.group_id, d.group_seq))
         if r.sibling_leaf is not None and r.sibling_epoch is not None:
             self.report.attributions += 1
             em = self.vc.emulators[event.emulator]
@@ -264,6 +380,11 @@ class Simulation:
 
     def _applicable(self) -> list[str]:
         ops = ["key_package_upload", "emulation_commit", "peer_message", "peer_commit"]
+        n = len(self.names)
+        if n < max(MAX_EMULATORS, self.cfg.emulators):
+            ops += ["add_emulator", "onboard_external"]
+        if n > 2:
+            ops.append("remove_emulator")
         if len(self.names) > 1:
             ops.append("concurrent_emulation_commits")
         if self.ds.outstanding_key_packages(VC_ID) and self._groups_without_vc():
@@ -308,8 +429,15 @@ class Simulation:
         everything, publish GroupInfos, check."""
         if kind not in self._applicable():
             raise StateError(f"operation {kind} is not applicable now")
-        getattr(self, "_op_" + kind)()
-        self.settle()
+        lifecycle_op = kind in ("add_emulator", "onboard_external", "remove_emulator")
+        # crashes strike every operation but the multi-device lifecycle flows, whose new
+        # or leaving device is outside the crashing process (docs/VIRTUAL_CLIENTS.md)
+        self.crashes_on = bool(self.cfg.crash_rate) and not lifecycle_op
+        try:
+            self._crash_safe(getattr(self, "_op_" + kind))
+            self.settle()
+        finally:
+            self.crashes_on = False
         self.report.ops += 1
         self.report.by_kind[kind] += 1
         self.check()
@@ -347,7 +475,41 @@ class Simulation:
         self.report.seconds = time.perf_counter() - start
         for reason, n in self.ds.stats.refused_by_reason.items():
             self.report.refusals[reason] = n
+        self._final_accounting()
         return self.report
+
+    def _final_accounting(self) -> None:
+        """messages_lost: accepted application messages some recipient still holding the
+        group never read; the fault and recovery counters."""
+        layer = self.ds.faults
+        if layer is not None:
+            st = layer.stats
+            self.report.faults = {k: int(v) for k, v in vars(st).items()}
+        self.report.duplicates_skipped = self.vc.duplicates
+        self.report.refetched = self.vc.refetched
+        if self.report.violations:
+            return
+        live = set(self.names) | {c.name for cs in self.peers.values() for c in cs if c.member}
+        lost = 0
+        for gid in self.group_ids:
+            g = self.ds.state.groups[gid]
+            for d, to in zip(g.log, g.recipients, strict=True):
+                if d.kind is not DeliveryKind.APPLICATION or d.group_seq is None:
+                    continue
+                for r in to:
+                    if r in live and self._still_in(r, gid, d) and (
+                            (r, gid, d.group_seq) not in self.decrypted):
+                        lost += 1
+        self.report.messages_lost = lost
+        if lost and self.cfg.consistency is Consistency.STRONG:
+            self.report.violations.append(f"{lost} accepted messages were never read")
+        self._removed_read_nothing()
+
+    def _still_in(self, who: str, gid: bytes, d: Delivery) -> bool:
+        """Whether `who` still holds the group at the message's epoch (a member removed
+        since, or resynced past it, is not expected to read it)."""
+        em = self.vc.emulators.get(who)
+        return em is None or gid in em.groups
 
     def close(self) -> None:
         for clients in self.peers.values():
@@ -362,15 +524,80 @@ class Simulation:
         for who, out, verdict in self.vc.sent[self._audited:]:
             if out.kind is OutgoingKind.APPLICATION and out.key_id and out.nonce:
                 pair = (out.key_id, out.nonce)
-                if pair in self.key_nonce:
+                before = self.key_nonce.setdefault(pair, out.message)
+                if before != out.message:
                     self.report.key_nonce_reuses += 1
                     raise Violation(f"{who} used a (key, nonce) pair twice: {out.key_id}")
-                self.key_nonce.add(pair)
                 if verdict.accepted:
                     self.report.messages_sent += 1
         self._audited = len(self.vc.sent)
 
     _audited = 0
+
+    # --- the lifecycle (§4) ------------------------------------------------------------------
+
+    def _new_emulator(self) -> Emulator:
+        name = f"em{self.next_emulator}"
+        self.next_emulator += 1
+        some = next(iter(self.vc.emulators.values()))
+        rng = SeededRandom(self.seed + b"/" + name.encode())
+        ident = Identity.basic(name.encode(), get_suite(self.cfg.suite).signature
+                               .generate_key_pair(rng))
+        return Emulator(name.encode(), ident, some.vc, rng)
+
+    def _op_add_emulator(self) -> None:
+        """§4.1: a caught-up emulator adds a new one; some groups by external join."""
+        em = self._new_emulator()
+        by = self._emulator()
+        groups = sorted(self.vc.emulators[by].groups)
+        external = [g for g in groups if self.rnd.random() < 0.3 and g in
+                    self._external_targets()]
+        self.deliver_all()
+        self.vc.add_emulator(by, em, external=external)
+        self._attach(em.name.decode())
+        self.report.emulators_added += 1
+
+    def _op_onboard_external(self) -> None:
+        """§4.2: a new emulator joins with no sibling's help."""
+        em = self._new_emulator()
+        self.deliver_all()
+        self.vc.onboard(em, key_packages=1)
+        self._attach(em.name.decode())
+        self.report.emulators_added += 1
+
+    def _op_remove_emulator(self) -> None:
+        """§4.3 in the order of P21; afterwards the removal must be finished and the
+        removed emulator must read nothing new."""
+        by, gone = self.rnd.sample(self.names, 2)
+        self.deliver_all()
+        self.vc.remove_emulator(by, gone)
+        self.report.emulators_removed += 1
+        self.deliver_all()
+        if all(lifecycle.removal_finished(em, gone.encode())
+               for em in self.vc.emulators.values()):
+            self.report.removals_finished += 1
+        else:
+            raise Violation(f"the removal of {gone} did not finish")
+        # from here on, nothing of its groups may be readable to it
+        self._removed_watch.append((gone, {g: len(self.ds.log(g)) for g in self.group_ids}))
+
+    def _removed_read_nothing(self) -> None:
+        """§4.3 / P21: after the removal finished, the removed emulator, with all it kept,
+        reads nothing that came later (every later message of its groups is tried)."""
+        for gone, marks in self._removed_watch:
+            em = self.vc.removed[gone]
+            for gid in list(em.groups):
+                for d in self.ds.log(gid)[marks.get(gid, 0):]:
+                    if d.kind is not DeliveryKind.APPLICATION:
+                        continue
+                    try:
+                        em.deliver(gid, d.message)
+                    except MLSError:
+                        continue
+                    self.report.removed_reads += 1
+        if self.report.removed_reads:
+            self.report.violations.append(
+                f"removed emulators read {self.report.removed_reads} later messages")
 
     def _op_key_package_upload(self) -> None:
         self.vc.upload_key_packages(self._emulator(), self.rnd.randint(1, 2))
@@ -390,7 +617,9 @@ class Simulation:
 
     def _op_vc_update(self) -> None:
         gid = self.rnd.choice(self._groups_with_vc())
-        self.vc.update(self._emulator(self._vc_in(gid)), gid)
+        name = self._emulator(self._vc_in(gid))
+        if not self.vc.emulators[name].groups[gid].proposed:  # else: commit the one pending
+            self.vc.update(name, gid)
         self.deliver_all()
         committers = [c for c in self._members(gid) if "commit_update" in _features(c)
                       or c.engine == "ours"]
@@ -404,9 +633,17 @@ class Simulation:
         gid = self.rnd.choice(self._external_targets())
         self.vc.external_join(self._emulator(), gid)
 
+    def _rotate_if_needed(self, name: str, gid: bytes) -> None:
+        """P9: an emulator added since the leaf's epoch rotates it before it sends."""
+        self.vc.sync([name])
+        if not self.vc.emulators[name].can_send(gid):
+            self.vc.commit(name, gid)
+            self.deliver_all()
+
     def _op_vc_message(self) -> None:
         gid = self.rnd.choice(self._groups_with_vc())
         name = self._emulator(self._vc_in(gid))
+        self._rotate_if_needed(name, gid)
         self.vc.send(name, gid, f"from {name} #{self.report.ops}".encode())
         self._record(name)
 
@@ -427,6 +664,9 @@ class Simulation:
         gid = self.rnd.choice(self._groups_with_vc())
         c = self.rnd.choice(self._members(gid))
         hg = self.vc.emulators[self._vc_in(gid)[0]].groups[gid]
+        if hg.proposed:  # §12.2: an Update and a Remove of one leaf never share a commit
+            self._peer_commit(c, lambda p: p.commit_pending())
+            self.deliver_all()
         leaf = hg.group.own_leaf
         node = hg.group.tree.leaf(leaf)
         assert node is not None
@@ -443,6 +683,8 @@ class Simulation:
         if len(holders) < 2:
             return self._op_vc_message()
         a, b = self.rnd.sample(holders, 2)
+        for n in (a, b):
+            self._rotate_if_needed(n, gid)
         self.vc.sync([a, b])
         outs = [(n, self.vc.emulators[n].send_private_message(gid, f"race {n}".encode()))
                 for n in (a, b)]
@@ -529,3 +771,15 @@ def _features(c: PeerClient) -> frozenset[str]:
 
 def simulate(config: SimulationConfig) -> SimulationReport:
     return Simulation(config).run()
+
+
+def _open_store(spec: str | None) -> Store | None:
+    """--store: None, "memory" or "sqlite:PATH" (one file for the DS and every
+    emulator, each under its own key prefix)."""
+    if spec is None:
+        return None
+    if spec == "memory":
+        return MemoryStore()
+    if spec.startswith("sqlite:") and len(spec) > len("sqlite:"):
+        return SQLiteStore(spec[len("sqlite:"):], power_safe=False)
+    raise StateError(f"--store takes memory or sqlite:PATH, not {spec!r}")

@@ -78,13 +78,15 @@ class MemoryStore:
 class SQLiteStore:
     """A `Store` in one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, power_safe: bool = True) -> None:
+        """`power_safe=False` (synchronous = NORMAL) keeps every committed write across a
+        crash of the process but not across a power loss; faster, for simulations."""
         self.path = Path(path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA secure_delete = ON")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()
-            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute(f"PRAGMA synchronous = {'FULL' if power_safe else 'NORMAL'}")
             if mode is None or str(mode[0]).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL mode")
             self._open_schema()
@@ -152,3 +154,26 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class PrefixedStore:
+    """One `Store` shared by several owners, each under its own key prefix (several
+    emulators and the DS in one SQLite file)."""
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self.store = store
+        self.prefix = prefix
+
+    def get(self, key: str) -> bytes | None:
+        return self.store.get(self.prefix + key)
+
+    def items(self, prefix: str = "") -> list[tuple[str, bytes]]:
+        n = len(self.prefix)
+        return [(k[n:], v) for k, v in self.store.items(self.prefix + prefix)]
+
+    def write(self, puts: Mapping[str, bytes], deletes: Iterable[str] = ()) -> None:
+        self.store.write({self.prefix + k: v for k, v in puts.items()},
+                         [self.prefix + k for k in deletes])
+
+    def close(self) -> None:
+        pass

@@ -165,6 +165,12 @@ class VirtualClient:
         if seen:
             self.duplicates += 1
             return None
+        if em.emulation is not None and d.group_id != em.emu.group_id and (
+                d.on_behalf_of == self.id or d.kind is DeliveryKind.WELCOME):
+            # what a sibling did in a higher-level group (or a Welcome for an announced
+            # KeyPackage) rests on emulation-group messages that a DS reordering across
+            # groups may not have handed over yet: take them from its log first
+            self._catch_up_emulation(name, em)
         try:
             event = self._handle(name, em, d)
         except MLSError:
@@ -177,6 +183,13 @@ class VirtualClient:
             self._start_cursor(em, event.received.group_id)
         self.persist(name)
         return event
+
+    def _catch_up_emulation(self, name: str, em: Emulator) -> None:
+        gid = em.emu.group_id
+        for x in self.ds.refetch(name, gid, em.cursors.get(gid, -1)):
+            if hashlib.sha256(x.message).digest() not in self.rejected:
+                self.refetched += 1
+                self._once(name, em, x)
 
     def _start_cursor(self, em: Emulator, group_id: bytes) -> None:
         """A group just joined: its positions before the epoch joined are not ours."""
@@ -198,6 +211,13 @@ class VirtualClient:
         for gid in groups:
             items += [d for d in self.ds.refetch(name, gid, em.cursors.get(gid, -1))
                       if hashlib.sha256(d.message).digest() not in self.rejected]
+        for gid in sorted(em.expected_joins):
+            # a sibling's announced external commit (its delivery may have been dropped,
+            # and no later message of a group we do not hold would show the gap)
+            joins = [d for d in self.ds.refetch(name, gid, -1)
+                     if d.on_behalf_of == self.id and _is_external_commit(d.message)
+                     and hashlib.sha256(d.message).digest() not in self.rejected]
+            items += joins[-1:]
         for d in items:
             self.refetched += 1
             event = self._once(name, em, d)
@@ -228,6 +248,19 @@ class VirtualClient:
         self.emulators[name] = em
         self.checkpoints[name] = Checkpointer(store)
         self.restarts += 1
+        self.resume(name)
+        # what it may have failed to publish before it died (RFC 9420 §12.4.3.2)
+        if em.emulation is not None and not em.removed:
+            self.publish_emulation_group_info(name)
+        for gid in sorted(em.groups):
+            self.publish_group_info(name, gid)
+        return em
+
+    def resume(self, name: str) -> None:
+        """Let the DS judge whatever `name` has in flight (after a restart, or after the
+        loop that was driving it stopped): found in the log, accepted; otherwise
+        submitted again (identical bytes); KeyPackages still to upload, uploaded."""
+        em = self.emulators[name]
         outs = list(em.pending.values())
         if em.has_pending_action:
             outs.append(em.pending_action_message())
@@ -237,7 +270,6 @@ class VirtualClient:
             else:
                 self.submit(name, out)
         self._upload(name, em)
-        return em
 
     def _handle(self, name: str, em: Emulator, d: Delivery) -> Event | None:
         if d.kind is DeliveryKind.WELCOME:
@@ -277,8 +309,18 @@ class VirtualClient:
                                  generation_id=out.generation_id)
         self.sent.append((name, out, verdict))
         self.point(name, f"after-submit:{out.kind.value}")
+        if verdict.accepted and verdict.group_seq is not None and out.kind in (
+                OutgoingKind.EXTERNAL_COMMIT, OutgoingKind.EMULATION_COMMIT):
+            self._joined_at(self.emulators[name], out, verdict.group_seq)
         self._verdict(name, out, verdict.accepted)
         return verdict
+
+    def _joined_at(self, em: Emulator, out: Outgoing, group_seq: int) -> None:
+        """Our external commit (a join or a resync) is where our view of the group
+        starts: nothing before it is ours to process any more. An emulation Commit
+        counts only where we had no position yet (onboarding, or the creator)."""
+        if out.kind is OutgoingKind.EXTERNAL_COMMIT or out.group_id not in em.cursors:
+            em.cursors[out.group_id] = max(group_seq, em.cursors.get(out.group_id, -1))
 
     def _verdict(self, name: str, out: Outgoing, accepted: bool) -> None:
         em = self.emulators[name]
@@ -369,6 +411,8 @@ class VirtualClient:
         self.ds.add_member(self.emulation_group_id, name)
         self.ds.add_emulator(self.id, name)
         emulator.join_emulation_group(welcome, kp)
+        # it holds the provisioner's state (P18: caught up), so it starts where it stands
+        emulator.cursors = dict(self.emulators[by].cursors)
         self.emulators[name] = emulator
 
     def remove_emulator(self, by: str, name: str) -> None:
@@ -392,12 +436,20 @@ class VirtualClient:
         virtual client is in."""
         name = emulator.name.decode()
         self.ds.register_client(name)
-        gi = self.ds.group_info(self.emulation_group_id)
-        em, out = type(emulator).onboard_external(
-            emulator.name, emulator.identity, emulator.vc, emulator.rng, gi)
-        verdict = self.ds.submit(name, out.message)
-        if not verdict.accepted:
-            raise StateError(f"the DS refused the onboarding commit: {verdict.reason}")
+        for attempt in range(self.max_retries + 1):
+            gi = self.ds.group_info(self.emulation_group_id)
+            em, out = type(emulator).onboard_external(
+                emulator.name, emulator.identity, emulator.vc, emulator.rng, gi)
+            verdict = self.ds.submit(name, out.message)
+            if verdict.accepted:
+                break
+            if attempt == self.max_retries:
+                raise StateError(f"the DS refused the onboarding commit: {verdict.reason}")
+            # the published GroupInfo is behind: any emulator still around republishes
+            for other in self.emulators:
+                self.sync([other])
+                self.publish_emulation_group_info(other)
+                break
         self.ds.add_emulator(self.id, name)
         self.emulators[name] = em
         result = em.accepted(out)
@@ -417,8 +469,10 @@ class VirtualClient:
 
     def act(self, name: str, make: Callable[[Emulator], Outgoing]) -> Submitted:
         """P19/P22: sync `name`, let it act, submit; on refusal sync and act anew."""
-        for _ in range(self.max_retries + 1):
+        for attempt in range(self.max_retries + 1):
             self.sync([name])
+            if attempt:  # refused: maybe what we miss was dropped on the way (a gap)
+                self.catch_up(name)
             out = make(self.emulators[name])
             self.point(name, "derived")
             verdict = self.submit(name, out)

@@ -599,6 +599,10 @@ class Emulator:
         """An Update proposal of the virtual client's leaf (§5.3) from a new operation."""
         self._require_no_pending(group_id)
         hg = self._group(group_id)
+        if hg.proposed:
+            # RFC 9420 §12.2: one Update per leaf in a commit; ours is waiting already
+            raise StateError("an Update of the virtual client's leaf is pending in this "
+                             "epoch: commit it first")
         d = self._derive()
         keys = operation_keys(self.ecs, hg.group.cipher_suite, d)
         ext = self._derivation_extension(d, keys.encryption[1])
@@ -643,13 +647,20 @@ class Emulator:
         self.pending[group_id] = result
         return result
 
+    def can_send(self, group_id: bytes) -> bool:
+        """P9: whether this emulator was a member of the emulation epoch the virtual
+        client's LeafNode in `group_id` comes from (else: rotate the leaf first)."""
+        hg = self._group(group_id)
+        ep = self.epochs.by_id(hg.active.epoch_id)
+        return ep.roster.get(int(ep.own_leaf)) == _identity_of_identity(self.identity)
+
     def send_private_message(self, group_id: bytes, data: bytes) -> Outgoing:
         """§5.6-§5.9: an application message with the FF1 reuse guard (P8-P10, Q5) and,
         in the strong mode, its generation ID (Q4)."""
         self._require_no_pending(group_id)
         hg = self._group(group_id)
         ep = self.epochs.by_id(hg.active.epoch_id)
-        if ep.roster.get(int(ep.own_leaf)) != _identity_of_identity(self.identity):
+        if not self.can_send(group_id):
             fail("VC-SEND-BEFORE-ROTATION", "this emulator was no member of the emulation "
                                             "epoch the virtual client's leaf comes from (P9)")
         seen: list[tuple[bytes, int, bytes]] = []
