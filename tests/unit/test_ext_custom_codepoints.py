@@ -32,7 +32,10 @@ from mlsvc.group.config import GroupConfig, default_capabilities
 from mlsvc.group.events import CommitApplied
 from mlsvc.group.group import Group
 from mlsvc.group.key_package import create_key_package
+from mlsvc.messages.commit import Commit
 from mlsvc.messages.extensions import RequiredCapabilities
+from mlsvc.messages.framing import PublicMessage
+from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import GroupContextExtensions
 from tests.unit.test_ext_engine import add_up
 from tests.unit.test_group import agree, identity
@@ -213,3 +216,22 @@ def test_safe_aad_list_checked_when_no_app_components_list() -> None:
     with pytest.raises(ValidationError) as err:
         check_leaf_supports(bad, gc, CP)
     assert err.value.check_id == "EXT-COMPONENT-UNSUPPORTED"
+
+
+def test_app_data_update_rule_no_path_external_allowed() -> None:
+    """extensions-09 §4.7 / §7.3: AppDataUpdate needs no UpdatePath and may be sent in an
+    external commit. A commit of AppDataUpdates alone goes without a path, and both
+    sides accept it."""
+    rule = cfg("x").proposal_types[CP.app_data_update]
+    assert rule.path_required is False and rule.external_commit_allowed is True
+    alice, bob = pair()
+    aupd = register_app_data_update(CP)
+    aad = encode_items({ACTION: b"x"})
+    out = alice.commit([aupd.updating(COUNTER, b"\x01")], authenticated_data=aad)
+    alice.merge_pending_commit()
+    body = MLSMessage.decode(out.commit).body
+    assert isinstance(body, PublicMessage)
+    commit = body.content.content
+    assert isinstance(commit, Commit) and commit.path is None
+    assert isinstance(bob.process(out.commit), CommitApplied)
+    agree(alice, bob)
