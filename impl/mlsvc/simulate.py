@@ -57,6 +57,8 @@ OP_KINDS = (
     "add_emulator", "onboard_external", "remove_emulator",
 )
 MAX_EMULATORS = 5
+LIFECYCLE_OPS = ("add_emulator", "onboard_external", "remove_emulator")
+LIFECYCLE_WEIGHT = 0.25  # devices come and go less often than messages flow
 FAULT_CLIENTS = tuple(f"em{i}" for i in range(256))  # every emulator name the run may use
 
 
@@ -416,7 +418,9 @@ class Simulation:
         return out
 
     def step(self) -> None:
-        self.apply(self.rnd.choice(self._applicable()))
+        kinds = self._applicable()
+        weights = [LIFECYCLE_WEIGHT if k in LIFECYCLE_OPS else 1.0 for k in kinds]
+        self.apply(self.rnd.choices(kinds, weights)[0])
 
     # --- scripted use: a caller (a test, a state machine) chooses the operations ----------
 
@@ -429,7 +433,7 @@ class Simulation:
         everything, publish GroupInfos, check."""
         if kind not in self._applicable():
             raise StateError(f"operation {kind} is not applicable now")
-        lifecycle_op = kind in ("add_emulator", "onboard_external", "remove_emulator")
+        lifecycle_op = kind in LIFECYCLE_OPS
         # crashes strike every operation but the multi-device lifecycle flows, whose new
         # or leaving device is outside the crashing process (docs/VIRTUAL_CLIENTS.md)
         self.crashes_on = bool(self.cfg.crash_rate) and not lifecycle_op
@@ -634,9 +638,12 @@ class Simulation:
         self.vc.external_join(self._emulator(), gid)
 
     def _rotate_if_needed(self, name: str, gid: bytes) -> None:
-        """P9: an emulator added since the leaf's epoch rotates it before it sends."""
+        """P9: an emulator added since the leaf's epoch rotates it before it sends;
+        proposals left pending (an operation a crash cut short) are committed first
+        (RFC 9420 §12.4: no application data while proposals are pending)."""
         self.vc.sync([name])
-        if not self.vc.emulators[name].can_send(gid):
+        em = self.vc.emulators[name]
+        if not em.can_send(gid) or em.groups[gid].group.state.proposals:
             self.vc.commit(name, gid)
             self.deliver_all()
 

@@ -120,19 +120,20 @@ class VirtualClient:
 
         One delivery at a time, checkpointed before it is taken from the mailbox: a
         crash repeats it at worst, and the cursor (the last DS position processed per
-        group, kept with the emulator's state) skips what was processed already. A gap
-        in a group's positions (a delivery dropped on the way) is filled by refetching
-        from the DS's log first; a delivery that fails raises and the rest wait."""
+        group, kept with the emulator's state) skips what was processed already. Before
+        a delivery, everything the DS accepted before it (its DS-wide `seq`) in the
+        emulator's groups that has not reached it yet is taken from the DS's log: a
+        delivery dropped on the way, or overtaken by a faulty DS's reordering across
+        groups, is processed in the DS's order, so a sibling's commit never meets an
+        emulation epoch that was already deleted. A delivery that fails raises; the
+        rest wait."""
         events: list[Event] = []
         for name in (list(self.emulators) if names is None else list(names)):
             em = self.emulators[name]
             while self.ds.pending(name):
                 d = self.ds.peek(name)
                 assert d is not None
-                for item in self._fill_gap(name, em, d):
-                    event = self._once(name, em, item)
-                    if event is not None:
-                        events.append(event)
+                events += self._before(name, em, d.seq)
                 try:
                     event = self._once(name, em, d)
                 finally:  # judged, accepted or not: its position is consumed
@@ -142,17 +143,33 @@ class VirtualClient:
                     events.append(event)
         return events
 
-    def _fill_gap(self, name: str, em: Emulator, d: Delivery) -> list[Delivery]:
-        if d.group_seq is None:
+    def _watched(self, em: Emulator) -> list[bytes]:
+        if em.emulation is None:
             return []
-        last = em.cursors.get(d.group_id)
-        if last is None or d.group_seq <= last + 1:
-            return []
-        missing = [x for x in self.ds.refetch(name, d.group_id, last)
-                   if x.group_seq is not None and x.group_seq < d.group_seq
-                   and hashlib.sha256(x.message).digest() not in self.rejected]
-        self.refetched += len(missing)
-        return missing
+        return [em.emu.group_id, *sorted(set(em.groups) | em.expected_joins)]
+
+    def _missing(self, name: str, em: Emulator, before_seq: int | None) -> list[Delivery]:
+        """Deliveries addressed to `name` in its groups, past its cursors (and accepted
+        before `before_seq`), not refused before: in the DS's order."""
+        items: list[Delivery] = []
+        for gid in self._watched(em):
+            items += [x for x in self.ds.refetch(name, gid, em.cursors.get(gid, -1))
+                      if (before_seq is None or x.seq < before_seq)
+                      and hashlib.sha256(x.message).digest() not in self.rejected]
+        items += [x for x in self.ds.welcomes_for(name, -1)
+                  if (before_seq is None or x.seq < before_seq)
+                  and b"welcome/" + str(x.seq).encode() not in em.cursors
+                  and hashlib.sha256(x.message).digest() not in self.rejected]
+        return sorted(items, key=lambda x: x.seq)
+
+    def _before(self, name: str, em: Emulator, seq: int) -> list[Event]:
+        events: list[Event] = []
+        for x in self._missing(name, em, seq):
+            self.refetched += 1
+            event = self._once(name, em, x)
+            if event is not None:
+                events.append(event)
+        return events
 
     def _once(self, name: str, em: Emulator, d: Delivery) -> Event | None:
         """Handle `d` unless its position was processed already; checkpoint."""
@@ -165,12 +182,6 @@ class VirtualClient:
         if seen:
             self.duplicates += 1
             return None
-        if em.emulation is not None and d.group_id != em.emu.group_id and (
-                d.on_behalf_of == self.id or d.kind is DeliveryKind.WELCOME):
-            # what a sibling did in a higher-level group (or a Welcome for an announced
-            # KeyPackage) rests on emulation-group messages that a DS reordering across
-            # groups may not have handed over yet: take them from its log first
-            self._catch_up_emulation(name, em)
         try:
             event = self._handle(name, em, d)
         except MLSError:
@@ -184,13 +195,6 @@ class VirtualClient:
         self.persist(name)
         return event
 
-    def _catch_up_emulation(self, name: str, em: Emulator) -> None:
-        gid = em.emu.group_id
-        for x in self.ds.refetch(name, gid, em.cursors.get(gid, -1)):
-            if hashlib.sha256(x.message).digest() not in self.rejected:
-                self.refetched += 1
-                self._once(name, em, x)
-
     def _start_cursor(self, em: Emulator, group_id: bytes) -> None:
         """A group just joined: its positions before the epoch joined are not ours."""
         hg = em.groups.get(group_id)
@@ -202,23 +206,11 @@ class VirtualClient:
 
     def catch_up(self, name: str) -> list[Event]:
         """At quiescence, ask the DS for what may have been dropped on the way: the
-        rest of every group's log after the cursor, and Welcomes never processed."""
+        rest of every group's log after the cursor (the groups of announced external
+        joins included), and Welcomes never processed."""
         em = self.emulators[name]
         events: list[Event] = []
-        groups = [em.emu.group_id, *sorted(em.groups)] if em.emulation is not None else []
-        items: list[Delivery] = [d for d in self.ds.welcomes_for(name, -1)
-                                 if b"welcome/" + str(d.seq).encode() not in em.cursors]
-        for gid in groups:
-            items += [d for d in self.ds.refetch(name, gid, em.cursors.get(gid, -1))
-                      if hashlib.sha256(d.message).digest() not in self.rejected]
-        for gid in sorted(em.expected_joins):
-            # a sibling's announced external commit (its delivery may have been dropped,
-            # and no later message of a group we do not hold would show the gap)
-            joins = [d for d in self.ds.refetch(name, gid, -1)
-                     if d.on_behalf_of == self.id and _is_external_commit(d.message)
-                     and hashlib.sha256(d.message).digest() not in self.rejected]
-            items += joins[-1:]
-        for d in items:
+        for d in self._missing(name, em, None):
             self.refetched += 1
             event = self._once(name, em, d)
             if event is not None:
