@@ -406,6 +406,7 @@ class VirtualClient:
         # it holds the provisioner's state (P18: caught up), so it starts where it stands
         emulator.cursors = dict(self.emulators[by].cursors)
         self.emulators[name] = emulator
+        self.point(name, "welcome-joined")  # step one done: a store may be attached here
 
     def remove_emulator(self, by: str, name: str) -> None:
         """§4.3 in the order of P21: the DS deletes the outstanding KeyPackages; `by`
