@@ -657,10 +657,13 @@ class Simulation:
     def _op_peer_message(self) -> None:
         gid = self.rnd.choice(self.group_ids)
         c = self.rnd.choice(self._members(gid))
-        verdict = self.ds.submit(c.name, c.peer.encrypt(f"from {c.name}".encode()))
-        if not verdict.accepted:
-            raise Violation(f"the DS refused {c.name}'s message: {verdict.reason}")
-        self.report.messages_sent += 1
+        if any(em.groups[gid].proposed for em in self.vc.emulators.values()
+               if gid in em.groups):
+            # an Update of the virtual client is pending (its commit was cut short by a
+            # crash): RFC 9420 §12.4, a member commits before it sends application data
+            self._peer_commit(c, lambda p: p.commit_pending())
+            self.deliver_all()
+        self.peer_send(c, f"from {c.name}".encode())
 
     def _op_peer_commit(self) -> None:
         gid = self.rnd.choice(self.group_ids)
