@@ -613,10 +613,6 @@ class Emulator:
         self.pending[group_id] = result
         return result
 
-    def commit_proposals(self, group_id: bytes) -> Outgoing:
-        """Commit the proposals pending in a group (a path commit, as `vc_commit`)."""
-        return self.vc_commit(group_id)
-
     def external_commit(self, group_id: bytes, group_info: bytes) -> Outgoing:
         """§5.5.2 step two: the external commit into `group_id` (after the ExternalJoin
         Commit was accepted; again after a refusal, from a newer GroupInfo)."""
