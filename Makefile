@@ -69,3 +69,24 @@ study: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The soak of issue 12 (item 9): 10,000 operations with the DS's faults and crashes
+# restarted from one SQLite file (4 emulators, 3 groups, mls-rs and ts-mls peers beside
+# ours); prints operations per second, exits non-zero on a violation. Long (the
+# simulation does a few operations per second): outside `make test`, which runs the
+# short version (tests/unit/test_vc_soak_short.py). The full JSON goes to SOAK_JSON.
+.PHONY: soak
+SOAK_DB   ?= $(or $(TMPDIR),/tmp)/mlsvc-soak.db
+SOAK_JSON ?= $(basename $(SOAK_DB)).json
+SOAK_OPS  ?= 10000
+soak: $(STAMP)
+	rm -f $(SOAK_DB) $(SOAK_DB)-wal $(SOAK_DB)-shm
+	$(BIN)/mlsvc vc simulate --emulators 4 --groups 3 --peers mlsvc,mls-rs,ts-mls \
+		--ops $(SOAK_OPS) --seed 3 --store sqlite:$(SOAK_DB) --faults --crash-rate 0.02 \
+		--json > $(SOAK_JSON); rc=$$?; \
+	$(BIN)/python -c 'import json, sys; d = json.load(open(sys.argv[1])); \
+		keys = ("ops", "seconds", "ops_per_second", "crashes", "restarts", \
+		        "emulators_added", "emulators_removed", "removals_finished", \
+		        "messages_lost", "violations"); \
+		print("soak: " + ", ".join(f"{k} {d[k]}" for k in keys))' $(SOAK_JSON); \
+	exit $$rc
