@@ -7,6 +7,7 @@ fail (the default numbers are absent from these groups)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -27,7 +28,12 @@ from mlsvc.ext.components import (
     negotiation_dictionary,
 )
 from mlsvc.ext.engine import extension_config
-from mlsvc.ext.safe_aad import SafeAADGroup, check_authenticated_data, encode_items
+from mlsvc.ext.safe_aad import (
+    SafeAADGroup,
+    check_authenticated_data,
+    check_proposed_extensions,
+    encode_items,
+)
 from mlsvc.group.config import GroupConfig, default_capabilities
 from mlsvc.group.events import CommitApplied
 from mlsvc.group.group import Group
@@ -235,3 +241,55 @@ def test_app_data_update_rule_no_path_external_allowed() -> None:
     assert isinstance(commit, Commit) and commit.path is None
     assert isinstance(bob.process(out.commit), CommitApplied)
     agree(alice, bob)
+
+
+def _check_id(call: Callable[[], object]) -> str:
+    with pytest.raises(ValidationError) as err:
+        call()
+    return err.value.check_id
+
+
+def test_proposed_extensions_checked_under_moved_code_points() -> None:
+    """check_proposed_extensions with moved code points, one rule at a time: each must
+    find the dictionary, the components and the AppDataUpdates under CP's numbers."""
+    alice, _ = pair()
+    cur, members = alice.context.extensions, alice.members()
+    aupd = register_app_data_update(CP)
+    needs_8003 = negotiation_dictionary([ACTION, 0x8003], [ACTION], cp=CP).to_extension(CP)
+    no_adu = (RequiredCapabilities((CP.app_data_dictionary,), (), ()).to_extension(),)
+    gce = GroupContextExtensions((needs_8003, *no_adu))
+    # required components unknown to the application (checked first)
+    assert _check_id(lambda: check_proposed_extensions(
+        cur, members, [gce], {ACTION}, CP)) == "EXT-COMPONENT-UNKNOWN"
+    # known, but not supported by the members (a GroupContext without app_data_update)
+    assert _check_id(lambda: check_proposed_extensions(
+        no_adu, members, [gce], {ACTION, 0x8003}, CP)) == "EXT-COMPONENT-UNSUPPORTED"
+    # app_data_update is required: the dictionary may not change by GCE
+    assert _check_id(lambda: check_proposed_extensions(
+        cur, members, [gce], {ACTION, 0x8003}, CP)) == "EXT-GCE-DICT"
+    # an AppDataUpdate removing a component that has no data
+    assert _check_id(lambda: check_proposed_extensions(
+        cur, members, [aupd.removing(OTHER)], {ACTION, OTHER}, CP)) == "EXT-ADU-REMOVE-ABSENT"
+
+
+def test_invalid_app_data_update_list_under_moved_code_points() -> None:
+    """The engine validates an AppDataUpdate list of the moved type before applying it."""
+    alice, _ = pair()
+    aupd = register_app_data_update(CP)
+    with pytest.raises(ValidationError) as err:
+        alice.commit([aupd.removing(OTHER)], authenticated_data=encode_items({ACTION: b"x"}))
+    assert err.value.check_id == "EXT-ADU-REMOVE-ABSENT"
+
+
+def test_safe_aad_layer_checks_under_moved_code_points() -> None:
+    alice, bob = pair()
+    aad = encode_items({ACTION: b"x"})
+    msg = alice.propose(register_app_data_update(CP).updating(COUNTER, b"\x01"), aad)
+    # the current GroupContext requires ACTION, which this layer does not know
+    assert _check_id(lambda: SafeAADGroup(bob, codepoints=CP).check(msg)
+                     ) == "EXT-COMPONENT-UNKNOWN"
+    parsed = SafeAADGroup(bob, known_components={ACTION, COUNTER}, codepoints=CP).check(msg)
+    assert parsed is not None
+    bad = alice.propose(register_app_data_update(CP).removing(OTHER), aad)
+    assert _check_id(lambda: SafeAADGroup(bob, known_components={ACTION, OTHER},
+                                          codepoints=CP).check(bad)) == "EXT-ADU-REMOVE-ABSENT"
