@@ -161,7 +161,7 @@ def _check_goal(action: str, goal: dict[str, Any]) -> None:
     elif action == "send":
         assert goal["bob_read"] == 1
     else:
-        assert goal["desk_restored"]
+        assert goal["desk_restored"] and goal["desk_leaf_in_emulation_group"]
         assert goal["desk_read"] == ["after the restart"]
         assert goal["bob_read_for_desk"] in (0, 1)  # 0: killed before it was sent
 
