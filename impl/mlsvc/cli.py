@@ -5,8 +5,9 @@
     mlsvc vectors check NAME FILE [--json]   check one file of them (exit 0 iff all pass)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
     mlsvc model explore [...]             explore the executable model (model/)
-    mlsvc demo                            the main job: all of the above, summarised,
-                                          then a group session on the in-process default
+    mlsvc demo [--json]                   the main job: a virtual client's story with
+                                          mls-rs and ts-mls peers, then all of the above
+                                          summarised
     mlsvc study costs [--users U] [--devices D] [--groups G] [--out DIR]
                                           the cost study of draft-00 §6-§8 (docs/COSTS.md)
 
@@ -144,56 +145,49 @@ def cmd_model(rest: list[str]) -> int:
     return rc
 
 
-def cmd_demo(_: argparse.Namespace) -> int:
-    print("== 1. RFC 9420 conformance: the official test vectors ==")
-    report = run_folder(default_dir())
-    _print_vectors(report, False)
-    print()
-    print("== 2. Z3 proof obligations (reuse guard, tree math) ==")
-    proofs_rc = cmd_proofs([])
-    print()
-    print("== 3. The executable model of draft-00: invariants, then each finding ==")
-    model_rc = cmd_model(["explore", "--profile", "ci"])
-    for finding in ("F1", "F2", "F3", "F4"):
-        print()
-        model_rc |= cmd_model(["explore", "--profile", "ci", "--finding", finding])
-    print()
-    print("== 4. A group session on the in-process default (seeded, reproducible) ==")
-    from mlsvc.demo import run_session
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`mlsvc demo [--json]`: the virtual-client story (mlsvc.story) with peers of mls-rs,
+    ts-mls and this project's engine, then the verification summary (vectors, proofs,
+    model; they run in subprocesses while the story runs). Exit 0 iff all held."""
+    from mlsvc import story
 
-    session_ok = all(run_session(suite) for suite in (1, 2, 4))
-    print()
-    print("== 5. A virtual client: 3 emulators in 2 groups with peers of every engine here ==")
-    vc_ok = demo_virtual_client()
-    ok = report.ok and proofs_rc == 0 and model_rc == 0 and session_ok and vc_ok
-    print()
-    print("demo:", "all checks as expected" if ok else "SOME CHECKS FAILED")
-    return 0 if ok else 1
-
-
-def demo_virtual_client(ops: int = 120) -> bool:
-    """The demo's part 5: `mlsvc vc simulate` with every peer engine installed here."""
-    from mlsvc.peers import available
-    from mlsvc.simulate import SimulationConfig, simulate
-
-    peers = tuple(e for e in ("mlsvc", "mls-rs", "ts-mls") if available(e) is None)
-    missing = sorted({"mls-rs", "ts-mls"} - set(peers))
+    missing = story.missing_engines()
     if missing:
-        print(f"(peers not installed here, left out: {', '.join(missing)}; run make setup)")
-    report = simulate(SimulationConfig(3, 2, peers, ops, 1))
-    out = report.as_json()
-    print(f"peers: {', '.join(peers)}; {out['ops']} operations in {out['seconds']} s")
-    for kind, n in out["by_kind"].items():
-        print(f"  {kind:30} {n}")
-    print(f"messages sent {out['messages_sent']}, decryptions {out['messages_decrypted']}, "
-          f"undecryptable {out['messages_undecryptable']}; sibling attributions "
-          f"{out['attributions']} ({out['misattributions']} wrong); (key, nonce) reuses "
-          f"{out['key_nonce_reuses']}; DS refusals {out['refusals']}")
-    for v in out["violations"]:
-        print("VIOLATION:", v)
-    print("virtual client:", "every check held after every operation"
-          if not out["violations"] else "FAILED")
-    return not out["violations"]
+        why = "; ".join(f"{e}: {p}" for e, p in missing.items())
+        if args.json:
+            print(json.dumps({"ok": False, "error": f"peer engines not installed: {why}"},
+                             indent=2))
+        else:
+            print(f"mlsvc demo: the story needs mls-rs and ts-mls peers, and {why}",
+                  file=sys.stderr)
+        return 1
+    checks = story.start_checks()
+    if not args.json:
+        print("== alice's phone, laptop and tablet: one virtual client in three groups "
+              "(seeded, reproducible) ==")
+    report = story.run_story(echo=None if args.json else print)
+    if not args.json:
+        print(f"story: {'every check held' if report.ok else 'FAILED'} "
+              f"({report.seconds:.1f} s)")
+        for failure in report.failures:
+            print("  FAILED:", failure)
+        print()
+        print("== verification summary (waiting for the checks started with the story) ==",
+              flush=True)
+    summary = checks.collect()
+    ok = report.ok and summary["ok"]
+    if args.json:
+        print(json.dumps({"ok": ok, **{k: v for k, v in report.as_json().items()
+                                       if k != "ok"},
+                          "story_ok": report.ok, "summary": summary}, indent=2))
+    else:
+        for line in story.summary_lines(summary):
+            print(line)
+        print(f"(summary {summary['seconds']} s; details: mlsvc vectors, mlsvc proofs, "
+              "mlsvc model explore)")
+        print()
+        print("demo:", "all checks as expected" if ok else "SOME CHECKS FAILED")
+    return 0 if ok else 1
 
 
 def cmd_vc_simulate(args: argparse.Namespace) -> int:
@@ -305,7 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--out", default="study-costs", help="output folder (default study-costs/)")
     s.add_argument("--no-plots", action="store_true", help="CSV files only (no matplotlib)")
     s.set_defaults(func=cmd_study_costs)
-    p = sub.add_parser("demo", help="the main job: vectors, proofs and model, summarised")
+    p = sub.add_parser("demo", help="the main job: the virtual-client story, then vectors, "
+                                    "proofs and model, summarised")
+    p.add_argument("--json", action="store_true", help="one JSON object (exit 0 iff all held)")
     p.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     rc: int = args.func(args)

@@ -1,5 +1,7 @@
-"""`mlsvc demo`, part 4: a group session on the in-process default (no network), run
-from a fixed seed so it prints the same epoch authenticators every time."""
+"""A plain RFC 9420 group session on the in-process default (no network), run from a fixed
+seed so it prints the same epoch authenticators every time. It was part 4 of `mlsvc demo`
+before the virtual-client story (mlsvc.story) replaced it; kept as the shortest example of
+the group engine's API (tests/unit/test_demo.py runs it)."""
 
 from __future__ import annotations
 
