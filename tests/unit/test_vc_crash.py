@@ -111,7 +111,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory
         jobs += [(a, (e, p)) for a, e, p in CASES]
         with ThreadPoolExecutor(max_workers=max(2, min(6, 2 * (os.cpu_count() or 1)))) as ex:
             futures = {job: ex.submit(_case, template, work, *job) for job in jobs}
-            yield {job: f.result() for job, f in futures.items()}
+            results = {job: f.result() for job, f in futures.items()}
+        yield results
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
