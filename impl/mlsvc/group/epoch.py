@@ -102,6 +102,15 @@ class StagedCommit:
     path_secrets: dict[int, bytes]
 
 
+def check_confirmation_tag(staged: StagedCommit, tag: bytes | None) -> None:
+    """§12.4.2: a received commit's confirmation tag verifies under the new epoch's
+    confirmation key (CM-CONFIRMATION-TAG)."""
+    st = staged.state
+    if tag is None or not st.cs.verify_mac(st.secrets.confirmation_key,
+                                           st.context.confirmed_transcript_hash, tag):
+        fail("CM-CONFIRMATION-TAG", "confirmation tag does not verify")
+
+
 def stage_commit(
     previous: EpochState,
     config: GroupConfig,

@@ -16,6 +16,7 @@ from mlsvc.group.config import GroupConfig, Identity, default_capabilities
 from mlsvc.group.epoch import (
     WELCOME_LABEL,
     ProvisionalContext,
+    check_confirmation_tag,
     secret_tree_for,
     stage_commit,
 )
@@ -410,8 +411,5 @@ def follow_external_commit(group_info: bytes | GroupInfo, commit_message: bytes,
     ac = verified.content
     staged = stage_commit(outside, config, applied, new_tree, keys, identity, commit_secret,
                           init_secret, ac.wire_format, fc, ac.auth.signature, {})
-    if ac.auth.confirmation_tag is None or not cs.verify_mac(
-            staged.state.secrets.confirmation_key,
-            staged.state.context.confirmed_transcript_hash, ac.auth.confirmation_tag):
-        fail("CM-CONFIRMATION-TAG", "confirmation tag does not verify")
+    check_confirmation_tag(staged, ac.auth.confirmation_tag)
     return staged.state

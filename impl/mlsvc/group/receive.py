@@ -15,7 +15,12 @@ from typing import Protocol
 from mlsvc.checks import fail
 from mlsvc.errors import StateError
 from mlsvc.group.config import GroupConfig, Identity
-from mlsvc.group.epoch import ProvisionalContext, resolve_psk, stage_commit
+from mlsvc.group.epoch import (
+    ProvisionalContext,
+    check_confirmation_tag,
+    resolve_psk,
+    stage_commit,
+)
 from mlsvc.group.events import CommitApplied, ProposalReceived
 from mlsvc.group.proposals import (
     AppliedProposals,
@@ -231,10 +236,7 @@ def receive_commit(s: EpochState, config: GroupConfig, verified: VerifiedContent
         identity = sibling_keys.identity
     staged = stage_commit(s, config, applied, tree, keys, identity, commit_secret,
                           init_secret, ac.wire_format, fc, ac.auth.signature, {})
-    if ac.auth.confirmation_tag is None or not cs.verify_mac(
-            staged.state.secrets.confirmation_key,
-            staged.state.context.confirmed_transcript_hash, ac.auth.confirmation_tag):
-        fail("CM-CONFIRMATION-TAG", "confirmation tag does not verify")
+    check_confirmation_tag(staged, ac.auth.confirmation_tag)
     event = CommitApplied(
         staged.state.context.epoch, fc.sender, tuple(r.proposal for r in resolved),
         tuple(i for i, _ in applied.added), tuple(applied.removed), fc.authenticated_data,

@@ -109,9 +109,10 @@ def plan_rederivation(cs: CipherSuite, epoch: EmulationEpoch, leaf_index: int,
     return Derivation(epoch, leaf_index, random, x, epoch.pprf.evaluate(x), fresh=True)
 
 
-def plan_derivation(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource) -> Derivation:
-    """The deriving emulator's new operation in `epoch` (its own leaf index; P3
-    resampling when the drawn leaf is punctured)."""
+def _draw(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource
+          ) -> tuple[bytes, int, int]:
+    """P3: draw `random` until the deriver's PPRF leaf is not punctured; returns
+    (random, leaf, resamples)."""
     if epoch.pprf is None:
         raise StateError(f"emulation epoch {epoch.epoch} can no longer derive (P19)")
     for resamples in range(MAX_RESAMPLES):
@@ -120,9 +121,17 @@ def plan_derivation(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource) -
             raise StateError("the random source returned the wrong number of bytes")
         x = pprf_leaf(cs, epoch.own_leaf, random)
         if not epoch.pprf.is_punctured(x):
-            return Derivation(epoch, int(epoch.own_leaf), random, x, epoch.pprf.evaluate(x),
-                              fresh=True, resamples=resamples)
+            return random, x, resamples
     raise StateError("no unpunctured PPRF leaf after 64 draws")
+
+
+def plan_derivation(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource) -> Derivation:
+    """The deriving emulator's new operation in `epoch` (its own leaf index; P3
+    resampling when the drawn leaf is punctured), not punctured yet."""
+    random, x, resamples = _draw(cs, epoch, rng)
+    assert epoch.pprf is not None
+    return Derivation(epoch, int(epoch.own_leaf), random, x, epoch.pprf.evaluate(x),
+                      fresh=True, resamples=resamples)
 
 
 def derive_and_commit(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource
@@ -130,19 +139,12 @@ def derive_and_commit(cs: CipherSuite, epoch: EmulationEpoch, rng: RandomSource
     """`plan_derivation` and `commit_derivation` in one, for the deriving emulator, who
     punctures at once (P3): the same draws, secret and resulting state, with one walk
     down the PPRF (evaluate and puncture together) instead of two."""
-    if epoch.pprf is None:
-        raise StateError(f"emulation epoch {epoch.epoch} can no longer derive (P19)")
-    for resamples in range(MAX_RESAMPLES):
-        random = rng(cs.nh)
-        if len(random) != cs.nh:
-            raise StateError("the random source returned the wrong number of bytes")
-        x = pprf_leaf(cs, epoch.own_leaf, random)
-        if not epoch.pprf.is_punctured(x):
-            secret = epoch.pprf.evaluate_and_puncture(x)
-            epoch.retained[x] = RetainedOperation(int(epoch.own_leaf), random, secret)
-            return Derivation(epoch, int(epoch.own_leaf), random, x, secret, fresh=False,
-                              resamples=resamples)
-    raise StateError("no unpunctured PPRF leaf after 64 draws")
+    random, x, resamples = _draw(cs, epoch, rng)
+    assert epoch.pprf is not None
+    secret = epoch.pprf.evaluate_and_puncture(x)
+    epoch.retained[x] = RetainedOperation(int(epoch.own_leaf), random, secret)
+    return Derivation(epoch, int(epoch.own_leaf), random, x, secret, fresh=False,
+                      resamples=resamples)
 
 
 def commit_derivation(d: Derivation) -> None:
