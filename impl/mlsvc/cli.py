@@ -10,6 +10,8 @@
                                           summarised
     mlsvc study costs [--users U] [--devices D] [--groups G] [--out DIR]
                                           the cost study of draft-00 §6-§8 (docs/COSTS.md)
+    mlsvc report --out DIR [--quick]      one static HTML page of all the evidence
+                                          (docs/REPORT.md)
 
 `proofs` and `model` live in their own packages (mlsvc_proofs, mlsvc_model), which never
 import impl; this command line is the only place that reaches them, and it does so
@@ -234,6 +236,20 @@ def cmd_study_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`mlsvc report --out DIR`: DIR/index.html (docs/REPORT.md); exit 0 iff every verdict
+    that was run is as expected."""
+    from mlsvc.report import build, summary_lines
+
+    out = Path(args.out)
+    report = build(out, quick=args.quick, workers=args.workers, progress=print,
+                   timeout=args.proof_timeout)
+    for line in summary_lines(report):
+        print(f"  {line}")
+    print(f"wrote {out / 'index.html'} in {report.seconds:.1f} s")
+    return 0 if report.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # proofs and model parse their own arguments.
@@ -303,6 +319,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     "proofs and model, summarised")
     p.add_argument("--json", action="store_true", help="one JSON object (exit 0 iff all held)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("report", help="one static HTML page of the evidence (docs/REPORT.md)")
+    p.add_argument("--out", required=True, help="output folder (index.html and its images)")
+    p.add_argument("--quick", action="store_true",
+                   help="skip the model, the Z3 proofs and the official vectors (marked so)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for the full run (default: one per core)")
+    p.add_argument("--proof-timeout", type=float, default=None,
+                   help="seconds per Z3 obligation (default: that of mlsvc proofs)")
+    p.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     rc: int = args.func(args)
     return rc
