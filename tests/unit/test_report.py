@@ -272,7 +272,7 @@ def test_documents_parsed(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_full_report_in_chromium(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    assert main(["report", "--out", str(out)]) == 0
+    assert main(["report", "--out", str(out), "--proof-timeout", "600"]) == 0
     text = (out / "index.html").read_text()
     assert report.QUICK not in text
     check_files(out)
