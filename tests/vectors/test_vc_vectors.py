@@ -22,7 +22,8 @@ from tests.conftest import VECTORS
 
 PATH = VECTORS / "generated" / "vc-draft-00.json"
 SECTIONS = ("epoch_secrets", "operations", "operation_keys", "derivation_info",
-            "reuse_guard", "generation_id", "encodings", "scenario")
+            "reuse_guard", "generation_id", "encodings", "scenario",
+            "new_emulator_client_state", "resync_message")
 
 
 @cache
@@ -61,6 +62,13 @@ def test_every_suite_has_every_section_and_the_whole_scenario() -> None:
                          "member_commit", "welcome", "vc_commit", "application"]
         assert [d["punctured"] for d in case["operations"]["resample"]["draws"]] == [True,
                                                                                      False]
+        necs = case["new_emulator_client_state"]
+        assert [g["mode"] for g in necs["groups"]] == ["state_transfer", "external_join"]
+        # both sides of optional<>: epochs outside the P19 window keep no PPRF
+        assert {e["pprf_nodes"] is None for e in necs["epochs"]} == {True, False}
+        assert necs["proposed"] == 1 and len(necs["key_package_refs"]) == 1
+        assert any(e["retained"] for e in necs["epochs"])  # a Q7 RetainedOperation
+        assert case["resync_message"]["removed"] == "tablet"
 
 
 def _flip(value: str) -> str:
@@ -138,6 +146,35 @@ CORRUPTIONS: dict[str, tuple[tuple[str | int, ...], Any, str]] = {
                           lambda v: v ^ 2, "messages[6] (application).emulator_leaf_index"),
     "scenario_generation_id": (("scenario", "messages", 6, "generation_id"), _flip,
                                "messages[6] (application).generation_id"),
+    "necs_encoded_middle": (("new_emulator_client_state", "encoded"), _flip_middle,
+                            "new_emulator_client_state"),
+    "necs_encoded_last": (("new_emulator_client_state", "encoded"), _flip,
+                          "new_emulator_client_state.encoded"),
+    "necs_signature_key": (("new_emulator_client_state", "signature_private_key"), _flip,
+                           "new_emulator_client_state.signature_private_key"),
+    "necs_epoch_root": (("new_emulator_client_state", "emulation_epochs", 0,
+                         "application_export_secret"), _flip, "emulation_epochs[0]"),
+    "necs_epoch_id": (("new_emulator_client_state", "emulation_epochs", 2, "epoch_id"), _flip,
+                      "emulation_epochs[2].epoch_id"),
+    "necs_group_auth": (("new_emulator_client_state", "groups", 0, "epoch_authenticator"),
+                        _flip, "epoch_authenticator"),
+    "necs_group_mode": (("new_emulator_client_state", "groups", 1, "mode"),
+                        lambda v: "state_transfer", ".mode"),
+    "necs_group_leaf": (("new_emulator_client_state", "groups", 0, "vc_leaf_index"),
+                        lambda v: v + 1, "own leaf"),
+    "necs_kp_ref": (("new_emulator_client_state", "key_package_refs", 0), _flip,
+                    "KeyPackageRefs"),
+    "necs_pprf_nodes": (("new_emulator_client_state", "epochs", 3, "pprf_nodes"),
+                        lambda v: v + 1, "new_emulator_client_state.epochs"),
+    "necs_proposed": (("new_emulator_client_state", "proposed"), lambda v: v + 1,
+                      "new_emulator_client_state.proposed"),
+    "resync_encoded": (("resync_message", "encoded"), _flip, "resync_message.encoded"),
+    "resync_key": (("resync_message", "signature_private_key"), _flip,
+                   "resync_message.encoded"),
+    "resync_message": (("resync_message", "message"), _flip_middle, "resync_message.message"),
+    "resync_content_key": (("resync_message", "content_key"), _flip, "content_key"),
+    "resync_epoch": (("resync_message", "epoch"), lambda v: v + 1, "resync_message.epoch"),
+    "resync_signer": (("resync_message", "sender_signature_key"), _flip, "signature"),
 }
 
 
@@ -168,7 +205,7 @@ def test_one_changed_value_is_reported_by_name(name: str) -> None:
 def test_malformed_fields_are_errors(change: str) -> None:
     case = copy.deepcopy(_cases()[0])
     if change == "unknown-top":
-        case["new_emulator_client_state"] = []
+        case["comment"] = []
     elif change == "missing-top":
         del case["reuse_guard"]
     elif change == "unknown-nested":
@@ -206,3 +243,28 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "reuse_guard[0].reuse_guard" in out and "FAILED" in out
     path.write_text("{not json")
     assert main(["vectors", "check", "vc", str(path)]) == 2
+
+
+def _flip_byte(value: str, i: int) -> str:
+    """Bit 4 of byte i: never one of the bits X25519/X448 clamping ignores in a private
+    key (with those, a changed bit can leave the key pair as it was)."""
+    data = bytearray(bytes.fromhex(value))
+    data[i] ^= 0x10
+    return data.hex()
+
+
+@pytest.mark.parametrize("section", ["new_emulator_client_state", "resync_message"])
+def test_any_changed_byte_of_a_lifecycle_encoding_fails(section: str) -> None:
+    """One changed byte anywhere in the NewEmulatorClientState (keys, epochs, PPRF nodes,
+    saved group states, LeafOps, KeyPackages) or the ResyncMessage's wire message is
+    reported (sampled positions, every struct crossed)."""
+    field = "encoded" if section == "new_emulator_client_state" else "message"
+    case = _cases()[0]
+    n = len(bytes.fromhex(case[section][field]))
+    step = max(1, n // 60)
+    for i in range(0, n, step):
+        bad = copy.deepcopy(case)
+        bad[section][field] = _flip_byte(bad[section][field], i)
+        result = vc.run([bad])
+        assert result.failed == 1, f"byte {i} of {n}: {[c.detail for c in result.cases]}"
+        assert section in result.failures()[0].detail

@@ -27,12 +27,12 @@ Two halves that share nothing but the file format:
 The file: a JSON array, one object per cipher suite 1..7, byte strings as lowercase
 hex, integers as JSON numbers. docs/VC_VECTORS.md documents every field.
 
-Hook for the emulator lifecycle (NewEmulatorClientState, P13; ResyncMessage, P14):
-those structs are not in the code yet (impl/mlsvc/vc/lifecycle.py is being written).
-`LIFECYCLE_SECTIONS` is the place to register their sections: a `Section` with a
-generator and a checker; `generate` adds each registered section to every suite's
-object and `run` then requires and checks it. Nothing is registered today, so the file
-has no such keys and a file that has them is refused as having unknown fields.
+The emulator lifecycle (NewEmulatorClientState, P13; ResyncMessage, P14) is registered
+in `LIFECYCLE_SECTIONS` (a `Section`: generator and checker; `generate` adds each
+registered section to every suite's object and `run` requires and checks it): the
+generator runs one seeded scenario through mlsvc.vc.lifecycle (`_lifecycle`), the
+checker reads the structs of impl/mlsvc/vc/state.py's docstring with its own TLS reader
+and writer (at the end of this module).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +81,8 @@ class Section:
 
 
 LIFECYCLE_SECTIONS: dict[str, Section] = {}
-"""HOOK (NewEmulatorClientState, P13; ResyncMessage, P14): register
-`"new_emulator_client_state"` and `"resync_message"` here once impl/mlsvc/vc/lifecycle.py
-exists (generator from that module, checker written independently, like the others),
-then regenerate vectors/generated/vc-draft-00.json. Empty today: no stub values."""
+"""Sections of the emulator lifecycle: "new_emulator_client_state" (P13) and
+"resync_message" (P14), registered at the end of this module."""
 
 
 # =========================================================================================
@@ -475,6 +474,248 @@ def _gen_scenario(suite: int) -> dict[str, Any]:
             "emulation_epochs": epochs, "messages": messages}
 
 
+# --- the lifecycle sections: NewEmulatorClientState (P13) and ResyncMessage (P14) ------------
+
+_LIFECYCLE_EMULATORS = ("phone", "laptop", "tablet")
+
+
+class _ExportRecorder:
+    """While active, every application_export_secret an emulator takes to open an
+    emulation epoch is recorded by epoch number (the generator publishes the roots of
+    the epochs a NewEmulatorClientState references; the emulators delete theirs)."""
+
+    def __init__(self) -> None:
+        self.roots: dict[int, bytes] = {}
+
+    def __enter__(self) -> _ExportRecorder:
+        from mlsvc.ext.codepoints import APPLICATION_EXPORT_LABEL
+        from mlsvc.ext.safe_export import SafeExporter
+        from mlsvc.vc import emulator
+
+        roots = self.roots
+
+        class Recording(SafeExporter):
+            @classmethod
+            def from_group(cls, group: Any, *, take: bool = True) -> SafeExporter:
+                secret = group.state.secrets.additional.get(APPLICATION_EXPORT_LABEL)
+                if secret is not None:
+                    roots.setdefault(group.epoch, secret)
+                return SafeExporter.from_group(group, take=take)
+
+        self._module: Any = emulator
+        self._saved = getattr(emulator, "SafeExporter")  # noqa: B009
+        setattr(emulator, "SafeExporter", Recording)  # noqa: B010
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(self._module, "SafeExporter", self._saved)  # noqa: B010
+
+
+def _published_root(cs: CipherSuite, epoch: int, root: bytes) -> dict[str, Any]:
+    """An emulation epoch's exporter root and the epoch values from it (library code)."""
+    from mlsvc.ext.safe_export import SafeExporter
+    from mlsvc.types import LeafIndex
+    from mlsvc.vc.codepoints import DEFAULT_VC_CODEPOINTS
+    from mlsvc.vc.epoch import open_epoch
+
+    ees = SafeExporter(cs, root).export(DEFAULT_VC_CODEPOINTS.derivation_info)
+    ep = open_epoch(cs, ees, epoch, 1, LeafIndex(0), {})
+    assert ep.pprf is not None and ep.encryption_key is not None
+    return {"epoch": epoch, "application_export_secret": root.hex(),
+            "epoch_id": ep.epoch_id.hex(), "epoch_base_secret": ep.pprf.nodes()[0]
+            .node_secret.hex(), "epoch_encryption_key": ep.encryption_key.hex(),
+            "generation_id_secret": ep.generation_id_secret.hex()}
+
+
+def _identity(leaf: Any) -> str:
+    identity: bytes = leaf.credential.identity
+    return identity.decode()
+
+
+def _vc_leaf(group: Any, name: bytes) -> int:
+    for i, leaf in group.members():
+        if getattr(leaf.credential, "identity", None) == name:
+            return int(i)
+    raise AssertionError("the virtual client is not in the group")
+
+
+_MEMBER_SECRETS = ("sender_data_secret", "exporter_secret", "external_secret",
+                   "confirmation_key", "membership_key", "resumption_psk", "init_secret")
+
+
+def _member_view(group_id: bytes, mode: str, g: Any) -> dict[str, Any]:
+    """What the group's other member publishes of its epoch (its own state, RFC 9420)."""
+    st = g.state
+    return {"group_id": group_id.hex(), "mode": mode, "epoch": g.epoch,
+            "epoch_authenticator": g.epoch_authenticator.hex(),
+            "vc_leaf_index": _vc_leaf(g, _VC_ID.encode()),
+            "group_context": g.context.encode().hex(),
+            "interim_transcript_hash": st.interim_transcript_hash.hex(),
+            "confirmation_tag": st.confirmation_tag.hex(),
+            "epoch_secrets": {k: getattr(st.secrets, k).hex() for k in _MEMBER_SECRETS},
+            "proposals": [_proposal_view(ref, rp) for ref, rp in sorted(st.proposals.items())],
+            "encryption_secret": _untouched_root(st.secret_tree.state).hex(),
+            "secret_tree_limits": [st.secret_tree.state.max_forward_distance,
+                                   st.secret_tree.state.out_of_order_tolerance],
+            "resumption_psks": [{"group_id": gid.hex(), "epoch": e, "psk": psk.hex()}
+                                for (gid, e), psk in sorted(st.resumption_psks.items())]}
+
+
+def _untouched_root(tree: Any) -> bytes:
+    """The member's encryption_secret (RFC 9420 §8): its secret tree's root, which it
+    still holds because nothing was encrypted in this epoch yet."""
+    root = tree.leaf_count - 1
+    assert set(tree.nodes) == {root} and not tree.handshake and not tree.application
+    secret: bytes = tree.nodes[root]
+    return secret
+
+
+def _proposal_view(ref: bytes, rp: Any) -> dict[str, Any]:
+    return {"ref": ref.hex(), "proposal": _proposal_bytes(rp.proposal).hex(),
+            "sender": _sender_bytes(rp.sender).hex()}
+
+
+@cache
+def _lifecycle(suite: int) -> dict[str, Any]:
+    """One seeded scenario for both lifecycle sections: a virtual client of three
+    emulators in g1 (joined by Welcome from bob) and g2 (joined by external commit, carol
+    the other member), aged emulation epochs, a sent Update, one KeyPackage still
+    announced; the phone's NewEmulatorClientState (g2 marked for an external join);
+    then the phone removes the tablet and sends the ResyncMessage."""
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.ds import DeliveryKind, DeliveryService
+    from mlsvc.group.config import GroupConfig, Identity
+    from mlsvc.group.events import ApplicationMessage, CommitApplied
+    from mlsvc.group.group import Group
+    from mlsvc.messages.key_package import KeyPackage
+    from mlsvc.messages.mls_message import MLSMessage
+    from mlsvc.messages.proposals import Add
+    from mlsvc.tree.secret_tree import RatchetType, SecretTree
+    from mlsvc.vc import lifecycle
+    from mlsvc.vc.emulator import OutgoingKind
+    from mlsvc.virtual_client import Event, VirtualClient
+
+    cs = get_suite(suite)
+    seed = _SEED + b"/lifecycle/" + str(suite).encode()
+    g1, g2 = _bytes("lifecycle group 1", suite, 16), _bytes("lifecycle group 2", suite, 16)
+
+    def member(name: str, gid: bytes) -> Group:
+        rng = SeededRandom(seed + b"/" + name.encode())
+        g = Group.create(cs, Identity.basic(name.encode(), cs.signature.generate_key_pair(rng)),
+                         GroupConfig(rng=rng, supported_extensions=(6,)), group_id=gid)
+        ds.register_client(name)
+        ds.create_group(gid, 0, [name])
+        ds.publish_group_info(gid, g.group_info())
+        return g
+
+    def pump(name: str, g: Group) -> None:
+        for d in ds.receive(name):
+            if d.kind is not DeliveryKind.WELCOME:
+                g.process(d.message)
+
+    rosters: dict[int, list[dict[str, Any]]] = {}  # the emulation group's, by epoch
+
+    def roster(event: Event) -> None:
+        em = vc.emulators[event.emulator].emu
+        rosters.setdefault(em.epoch, [{"leaf_index": int(i), "emulator": _identity(leaf)}
+                                      for i, leaf in em.members()])
+
+    with _ExportRecorder() as exports:
+        ds = DeliveryService()
+        vc = VirtualClient.create(ds, _VC_ID, list(_LIFECYCLE_EMULATORS), suite=suite,
+                                  seed=seed)
+        egid = vc.emulation_group_id
+        first = vc.emulators["phone"].emu
+        rosters[first.epoch] = [{"leaf_index": int(i), "emulator": _identity(leaf)}
+                                for i, leaf in first.members()]
+        vc.listeners.append(roster)
+        vc.upload_key_packages("phone", 2)  # one for bob, one stays announced
+        bob = member("bob", g1)
+        kp = MLSMessage.decode(ds.fetch_key_package(_VC_ID)).body
+        assert isinstance(kp, KeyPackage)
+        out = bob.commit([Add(kp)])
+        assert ds.submit("bob", out.commit).accepted and out.welcome is not None
+        bob.merge_pending_commit()
+        ds.send_welcome("bob", g1, out.welcome)
+        vc.sync()
+        carol = member("carol", g2)
+        vc.external_join("laptop", g2)
+        vc.sync()
+        pump("carol", carol)
+        vc.emulation_commit("tablet")  # the older epochs leave the P19 window
+        vc.emulation_commit("laptop")
+        vc.update("laptop", g1)  # a sent Update, not committed yet (ProposedLeaf)
+        vc.sync()
+        pump("bob", bob)
+        phone = vc.emulators["phone"]
+        state = lifecycle.state_for_new_emulator(phone, external=[g2])
+        referenced = sorted(e.epoch for e in state.epochs)
+        necs = {
+            "seed": seed.hex(), "virtual_client": _VC_ID, "provider": "phone",
+            "emulation_group_id": egid.hex(),
+            "emulation_epochs": [dict(_published_root(cs, n, exports.roots[n]),
+                                      roster=rosters[n]) for n in referenced],
+            "groups": [_member_view(gid, mode, g)
+                       for gid, mode, g in ((g1, "state_transfer", bob),
+                                            (g2, "external_join", carol))],
+            "key_package_refs": [r.hex() for r in ds.outstanding_key_packages(_VC_ID)],
+            "encoded": state.encode().hex(),
+            "signature_private_key": state.signature_private_key.hex(),
+            "epochs": [{"epoch": e.epoch, "own_leaf": int(e.own_leaf),
+                        "pprf_nodes": None if e.pprf is None else len(e.pprf.nodes()),
+                        "epoch_encryption_key": e.encryption_key is not None,
+                        "retained": len(e.retained)} for e in state.epochs],
+            "proposed": sum(len(g.proposed) for g in state.groups),
+        }
+        # the removal (P21): the laptop reads the ResyncMessage the phone sends
+        seen: dict[str, Any] = {}
+
+        def listen(event: Event) -> None:
+            if event.emulator != "laptop" or event.delivery.group_id != egid:
+                return
+            em = vc.emulators["laptop"].emu
+            if isinstance(event.received.event, CommitApplied):
+                seen["before"] = (em.state.secrets.sender_data_secret,
+                                  em.state.secret_tree.state.copy(), em.context.encode(),
+                                  em.epoch)
+            elif isinstance(event.received.event, ApplicationMessage):
+                seen["app"] = (event.delivery, event.received.event)
+
+        vc.listeners.append(listen)
+        vc.remove_emulator("phone", "tablet")
+        vc.sync(["laptop"])
+    resync = [o for n, o, v in vc.sent if o.kind is OutgoingKind.EMULATION_APPLICATION
+              and v.accepted]
+    assert len(resync) == 1 and "app" in seen
+    sds, tree, context, epoch = seen["before"]
+    delivery, ev = seen["app"]
+    assert delivery.message == resync[0].message
+    key, _ = SecretTree.from_state(cs, tree).peek_key(ev.sender, RatchetType.APPLICATION,
+                                                      ev.generation)
+    laptop = vc.emulators["laptop"]
+    sender_leaf = laptop.emu.tree.leaf(ev.sender)
+    assert sender_leaf is not None
+    rm = {
+        "group_id": egid.hex(), "sender": "phone", "removed": "tablet", "epoch": epoch,
+        "message": resync[0].message.hex(), "group_context": context.hex(),
+        "sender_data_secret": sds.hex(), "key_schedule_nonce": ev.key_schedule_nonce.hex(),
+        "content_key": key.hex(), "sender_signature_key": sender_leaf.signature_key.hex(),
+        "signature_private_key": laptop.vc_signing_key.hex(),
+        "encoded": ev.data.hex(),
+    }
+    return {"new_emulator_client_state": necs, "resync_message": rm}
+
+
+def _gen_necs(suite: int) -> dict[str, Any]:
+    value: dict[str, Any] = _lifecycle(suite)["new_emulator_client_state"]
+    return value
+
+
+def _gen_resync(suite: int) -> dict[str, Any]:
+    value: dict[str, Any] = _lifecycle(suite)["resync_message"]
+    return value
+
+
 def _case(suite: int, faults: frozenset[str]) -> Case:
     cs = get_suite(suite)
     epochs = [_gen_epoch(cs, _bytes(f"emulation epoch_secret {i}", suite, cs.nh))
@@ -511,6 +752,7 @@ def generate(suites: tuple[int, ...] = SUITES, faults: frozenset[str] = frozense
     unknown = set(faults) - set(FAULTS)
     if unknown:
         raise ValueError(f"unknown faults: {sorted(unknown)}")
+    _lifecycle.cache_clear()  # one lifecycle scenario per suite and generation
     return [_case(s, frozenset(faults)) for s in suites]
 
 
@@ -1384,4 +1626,612 @@ def count_entries(case: Case) -> dict[str, int]:
         "generation_id": len(case["generation_id"]["ids"]),
         "encodings": 2,
         "scenario": len(s["emulation_epochs"]) + len(s["messages"]),
+        **({"new_emulator_client_state": 1 + len(
+            case["new_emulator_client_state"]["emulation_epochs"])}
+           if "new_emulator_client_state" in case else {}),
+        **({"resync_message": 1} if "resync_message" in case else {}),
     }
+
+
+# --- the lifecycle sections (P13, P14): an independent TLS reading of the structs ------------
+#
+# NewEmulatorClientState as impl/mlsvc/vc/state.py's docstring defines it, read with the
+# checker's own reader and written again with its own writer (the bytes must be exactly
+# the file's); KeyPackages, Credentials and LeafNodes are read field by field (RFC 9420
+# §5.3, §7.2, §10). Only the saved group state (mlsvc.group.serialize, this project's
+# format) is parsed with the engine's loader, and its epoch authenticator is compared
+# with the one the group's other member published.
+
+_STATE_TRANSFER, _EXTERNAL_JOIN = 1, 2
+_MODES = {_STATE_TRANSFER: "state_transfer", _EXTERNAL_JOIN: "external_join"}
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.out = b""
+
+    def u(self, n: int, width: int) -> _Writer:
+        self.out += _u(n, width)
+        return self
+
+    def o(self, data: bytes) -> _Writer:
+        self.out += _o(data)
+        return self
+
+
+def _vector(r: _Reader, item: Callable[[_Reader], Any]) -> list[Any]:
+    inner = _Reader(r.opaque(), r.what)
+    out = []
+    while inner.pos < len(inner.data):
+        out.append(item(inner))
+    return out
+
+
+def _read_credential(r: _Reader) -> tuple[int, bytes]:
+    """(credential_type, identity or the certificate chain's bytes)."""
+    kind = r.uint(2)
+    return kind, r.opaque()  # basic: identity<V>; x509: certificates<V>, one vector
+
+
+def _read_leaf_node(r: _Reader) -> dict[str, Any]:
+    start = r.pos
+    leaf: dict[str, Any] = {"encryption_key": r.opaque(), "signature_key": r.opaque()}
+    leaf["credential"] = _read_credential(r)
+    for _ in range(5):  # Capabilities: versions, cipher_suites, extensions, proposals,
+        r.opaque()      # credentials
+    source = r.uint(1)
+    if source == 1:
+        r.take(16)  # Lifetime
+    elif source == 3:
+        r.opaque()  # parent_hash
+    elif source != 2:
+        raise Mismatch(f"{r.what}: leaf_node_source {source}")
+    r.opaque()  # extensions
+    leaf["signature"] = r.opaque()
+    leaf["source"] = source
+    leaf["bytes"] = r.data[start:r.pos]
+    return leaf
+
+
+def _read_key_package(r: _Reader) -> dict[str, Any]:
+    start = r.pos
+    version, suite = r.uint(2), r.uint(2)
+    init_key = r.opaque()
+    leaf = _read_leaf_node(r)
+    r.opaque()  # extensions
+    signature = r.opaque()
+    return {"version": version, "cipher_suite": suite, "init_key": init_key, "leaf": leaf,
+            "signature": signature, "bytes": r.data[start:r.pos]}
+
+
+def _read_leaf_op(r: _Reader) -> tuple[bytes, bytes]:
+    return r.opaque(), r.opaque()  # epoch_id, leaf_node_secret
+
+
+def _read_pprf_node(r: _Reader) -> tuple[int, bytes, bytes]:
+    return r.uint(1), r.opaque(), r.opaque()
+
+
+def _read_epoch_state(r: _Reader) -> dict[str, Any]:
+    e: dict[str, Any] = {"epoch": r.uint(8), "epoch_id": r.opaque(), "leaf_count": r.uint(4),
+                         "own_leaf": r.uint(4)}
+    e["roster"] = _vector(r, lambda x: (x.uint(4), x.opaque()))
+    e["generation_id_secret"] = r.opaque()
+    present = r.uint(1)
+    if present not in (0, 1):
+        raise Mismatch(f"{r.what}: optional<PPRFState> presence byte {present}")
+    e["pprf"] = _vector(_Reader(r.opaque(), r.what), _read_pprf_node) if present else None
+    present = r.uint(1)
+    if present not in (0, 1):
+        raise Mismatch(f"{r.what}: optional<opaque> presence byte {present}")
+    e["encryption_key"] = r.opaque() if present else None
+    e["retained"] = _vector(r, lambda x: (x.uint(4), x.uint(4), x.opaque(), x.opaque()))
+    return e
+
+
+def _read_group_state(r: _Reader) -> dict[str, Any]:
+    g: dict[str, Any] = {"group_id": r.opaque(), "mode": r.uint(1)}
+    if g["mode"] == _STATE_TRANSFER:
+        g["saved_group"] = r.opaque()
+        g["active"] = _read_leaf_op(r)
+        g["proposed"] = _vector(r, lambda x: (x.opaque(), _read_leaf_op(x)))
+    elif g["mode"] != _EXTERNAL_JOIN:
+        raise Mismatch(f"{r.what}: TransferMode {g['mode']}")
+    return g
+
+
+def _read_held_key_package(r: _Reader) -> dict[str, Any]:
+    k: dict[str, Any] = {"key_package": _read_key_package(r), "init_private_key": r.opaque(),
+                         "encryption_private_key": r.opaque()}
+    k["credential"] = _read_credential(r)
+    k["signature_private_key"], k["signature_public_key"] = r.opaque(), r.opaque()
+    k["op"] = _read_leaf_op(r)
+    k["group_suite"] = r.uint(2)
+    return k
+
+
+def _read_necs(data: bytes) -> dict[str, Any]:
+    r = _Reader(data, "new_emulator_client_state.encoded")
+    s = {"signature_private_key": r.opaque(), "epochs": _vector(r, _read_epoch_state),
+         "groups": _vector(r, _read_group_state),
+         "key_packages": _vector(r, _read_held_key_package)}
+    r.end()
+    return s
+
+
+def _write_necs(s: dict[str, Any]) -> bytes:
+    """The checker's own encoding of what it read (a round trip must give the bytes)."""
+    def vec(items: list[Any], write: Callable[[_Writer, Any], object]) -> bytes:
+        inner = _Writer()
+        for item in items:
+            write(inner, item)
+        return _o(inner.out)
+
+    def epoch(w: _Writer, e: dict[str, Any]) -> None:
+        w.u(e["epoch"], 8)
+        w.o(e["epoch_id"])
+        w.u(e["leaf_count"], 4)
+        w.u(e["own_leaf"], 4)
+        w.out += vec(e["roster"], lambda w2, x: (w2.u(x[0], 4), w2.o(x[1])))
+        w.o(e["generation_id_secret"])
+        if e["pprf"] is None:
+            w.u(0, 1)
+        else:
+            w.u(1, 1)
+            w.o(vec(e["pprf"], lambda w2, n: (w2.u(n[0], 1), w2.o(n[1]), w2.o(n[2]))))
+        if e["encryption_key"] is None:
+            w.u(0, 1)
+        else:
+            w.u(1, 1)
+            w.o(e["encryption_key"])
+        w.out += vec(e["retained"], lambda w2, x: (w2.u(x[0], 4), w2.u(x[1], 4), w2.o(x[2]),
+                                                   w2.o(x[3])))
+
+    def leaf_op(w: _Writer, op: tuple[bytes, bytes]) -> _Writer:
+        return w.o(op[0]).o(op[1])
+
+    def group(w: _Writer, g: dict[str, Any]) -> None:
+        w.o(g["group_id"])
+        w.u(g["mode"], 1)
+        if g["mode"] == _STATE_TRANSFER:
+            w.o(g["saved_group"])
+            leaf_op(w, g["active"])
+            w.out += vec(g["proposed"], lambda w2, p: (w2.o(p[0]), leaf_op(w2, p[1])))
+
+    def held(w: _Writer, k: dict[str, Any]) -> None:
+        w.out += k["key_package"]["bytes"]
+        w.o(k["init_private_key"])
+        w.o(k["encryption_private_key"])
+        w.u(k["credential"][0], 2)
+        w.o(k["credential"][1])
+        w.o(k["signature_private_key"])
+        w.o(k["signature_public_key"])
+        leaf_op(w, k["op"])
+        w.u(k["group_suite"], 2)
+
+    return (_o(s["signature_private_key"]) + vec(s["epochs"], epoch)
+            + vec(s["groups"], group) + vec(s["key_packages"], held))
+
+
+def _check_pprf_state(cs: CipherSuite, what: str, nodes: list[tuple[int, bytes, bytes]],
+                      base: bytes) -> None:
+    """P2 PPRFState: prefixes of at most 32 bits, packed MSB-first with zero padding,
+    sorted and prefix-free; every node secret is the walk from epoch_base_secret."""
+    end = 0  # the first leaf not covered by the nodes so far
+    for j, (length, packed, secret) in enumerate(nodes):
+        nw = f"{what}.pprf[{j}]"
+        if length > _VC_DEPTH or len(packed) != (length + 7) // 8:
+            raise Mismatch(f"{nw}: prefix of {length} bits in {len(packed)} bytes")
+        value = int.from_bytes(packed, "big")
+        pad = 8 * len(packed) - length
+        if value & ((1 << pad) - 1):
+            raise Mismatch(f"{nw}: non-zero padding bits")
+        prefix = value >> pad
+        first = prefix << (_VC_DEPTH - length)
+        if first < end:
+            raise Mismatch(f"{nw}: nodes not sorted or not prefix-free")
+        end = first + (1 << (_VC_DEPTH - length))
+        if len(secret) != cs.nh:
+            raise Mismatch(f"{nw}: node secret of {len(secret)} bytes")
+        _same(f"{nw}.node_secret (the walk from epoch_base_secret)", secret,
+              _ref_node(cs, base, length, prefix))
+
+
+def _check_necs(cs: CipherSuite, value: Any) -> None:
+    from mlsvc.group.config import GroupConfig
+    from mlsvc.group.serialize import load
+    from mlsvc.types import LeafIndex
+
+    top = "new_emulator_client_state"
+    v = _fields(value, top, {"seed", "virtual_client", "provider", "emulation_group_id",
+                             "emulation_epochs", "groups", "key_package_refs", "encoded",
+                             "signature_private_key", "epochs", "proposed"})
+    _hex(v, "seed", top)
+    _hex(v, "emulation_group_id", top)
+    vc_name = v["virtual_client"]
+    if not isinstance(vc_name, str) or not isinstance(v["provider"], str):
+        raise Mismatch(f"{top}: virtual_client and provider are names")
+    # the published epochs, recomputed from their exporter roots
+    published: dict[int, dict[str, bytes]] = {}
+    for i, raw in enumerate(_list(v, "emulation_epochs", top)):
+        what = f"{top}.emulation_epochs[{i}]"
+        e = _fields(raw, what, {"epoch", "application_export_secret", "epoch_id",
+                                "epoch_base_secret", "epoch_encryption_key",
+                                "generation_id_secret", "roster"})
+        out = _epoch_outputs(cs, _hex(e, "application_export_secret", what, cs.nh))
+        for k in _L_EPOCH:
+            _same(f"{what}.{k}", out[k], _hex(e, k, what))
+        members = []
+        for j, r in enumerate(_list(e, "roster", what)):
+            entry = _fields(r, f"{what}.roster[{j}]", {"leaf_index", "emulator"})
+            if not isinstance(entry["emulator"], str):
+                raise Mismatch(f"{what}.roster[{j}].emulator: not a name")
+            members.append((_int(entry, "leaf_index", what), entry["emulator"].encode()))
+        published[_int(e, "epoch", what)] = dict(out, roster=members)  # type: ignore[arg-type]
+    groups_pub: dict[bytes, dict[str, Any]] = {}
+    for i, raw in enumerate(_list(v, "groups", top)):
+        what = f"{top}.groups[{i}]"
+        g = _fields(raw, what, {"group_id", "mode", "epoch", "epoch_authenticator",
+                                "vc_leaf_index", "group_context", "interim_transcript_hash",
+                                "confirmation_tag", "epoch_secrets", "proposals",
+                                "encryption_secret", "secret_tree_limits",
+                                "resumption_psks"})
+        if g["mode"] not in _MODES.values():
+            raise Mismatch(f"{what}.mode: not state_transfer or external_join")
+        secrets = _fields(g["epoch_secrets"], f"{what}.epoch_secrets", set(_MEMBER_SECRETS))
+        if not isinstance(g["proposals"], list):
+            raise Mismatch(f"{what}.proposals: not a list")
+        cached = []
+        for j, raw_p in enumerate(g["proposals"]):
+            pw = f"{what}.proposals[{j}]"
+            pr = _fields(raw_p, pw, {"ref", "proposal", "sender"})
+            cached.append((_hex(pr, "ref", pw), _hex(pr, "proposal", pw),
+                           _hex(pr, "sender", pw)))
+        groups_pub[_hex(g, "group_id", what)] = {
+            "mode": g["mode"], "epoch": _int(g, "epoch", what),
+            "auth": _hex(g, "epoch_authenticator", what, cs.nh),
+            "leaf": _int(g, "vc_leaf_index", what), "what": what,
+            "context": _hex(g, "group_context", what),
+            "interim": _hex(g, "interim_transcript_hash", what),
+            "tag": _hex(g, "confirmation_tag", what),
+            "secrets": {k: _hex(secrets, k, f"{what}.epoch_secrets") for k in _MEMBER_SECRETS},
+            "proposals": cached,
+            "encryption_secret": _hex(g, "encryption_secret", what, cs.nh),
+            "limits": g["secret_tree_limits"],
+            "psks": {(_hex(x, "group_id", what), _int(x, "epoch", what)): _hex(x, "psk", what)
+                     for x in g["resumption_psks"]}}
+    refs = [bytes.fromhex(x) if isinstance(x, str) and x == x.lower() else b""
+            for x in _list(v, "key_package_refs", top)]
+    for i, ref in enumerate(refs):
+        if len(ref) != cs.nh:
+            raise Mismatch(f"{top}.key_package_refs[{i}]: not a KeyPackageRef of Nh bytes")
+    # the encoding: parsed, written again, and every field judged
+    wire = _hex(v, "encoded", top)
+    what = f"{top}.encoded"
+    s = _read_necs(wire)
+    _same(f"{what}: re-encoding", _write_necs(s), wire)
+    _same(f"{top}.signature_private_key", s["signature_private_key"],
+          _hex(v, "signature_private_key", top))
+    if len(s["signature_private_key"]) != cs.nh:
+        raise Mismatch(f"{what}: signature_private_key of {len(s['signature_private_key'])} "
+                       "bytes, want Nh")
+    epochs = s["epochs"]
+    numbers = [e["epoch"] for e in epochs]
+    if numbers != sorted(set(numbers)) or not numbers:
+        raise Mismatch(f"{what}: epochs not sorted by epoch number without repeats")
+    by_id: dict[bytes, dict[str, Any]] = {}
+    summary = []
+    for j, e in enumerate(epochs):
+        ew = f"{what}.epochs[{j}] (epoch {e['epoch']})"
+        pub = published.get(e["epoch"])
+        if pub is None:
+            raise Mismatch(f"{ew}: no published emulation epoch of that number")
+        _same(f"{ew}.epoch_id", e["epoch_id"], pub["epoch_id"])
+        _same(f"{ew}.generation_id_secret", e["generation_id_secret"],
+              pub["generation_id_secret"])
+        n = e["leaf_count"]
+        if n < 1 or n & (n - 1):
+            raise Mismatch(f"{ew}: leaf_count {n} is not a power of two (P9)")
+        _same(f"{ew}.roster (the published emulation group's)", e["roster"], pub["roster"])
+        leaves = [leaf for leaf, _ in e["roster"]]
+        if leaves != sorted(set(leaves)) or any(leaf >= n for leaf in leaves) or \
+                e["own_leaf"] >= n or any(not ident for _, ident in e["roster"]):
+            raise Mismatch(f"{ew}: roster not sorted, unique, below leaf_count, named")
+        if (e["pprf"] is None) != (e["encryption_key"] is None):
+            raise Mismatch(f"{ew}: PPRF and epoch_encryption_key go together (P19)")
+        if e["pprf"] is not None:
+            _check_pprf_state(cs, ew, e["pprf"], pub["epoch_base_secret"])
+            _same(f"{ew}.epoch_encryption_key", e["encryption_key"],
+                  pub["epoch_encryption_key"])
+        elif e["retained"]:
+            raise Mismatch(f"{ew}: retained operations without the epoch's PPRF")
+        for idx, (pleaf, leaf_index, random, secret) in enumerate(e["retained"]):
+            rw = f"{ew}.retained[{idx}]"
+            _same(f"{rw}.pprf_leaf", pleaf, _leaf(cs, leaf_index, random))
+            _same(f"{rw}.operation_secret", secret,
+                  _ref_node(cs, pub["epoch_base_secret"], _VC_DEPTH, pleaf))
+        by_id[e["epoch_id"]] = e
+        summary.append({"epoch": e["epoch"], "own_leaf": e["own_leaf"],
+                        "pprf_nodes": None if e["pprf"] is None else len(e["pprf"]),
+                        "epoch_encryption_key": e["encryption_key"] is not None,
+                        "retained": len(e["retained"])})
+    _same(f"{top}.epochs", summary, v["epochs"])
+
+    def op_of(ow: str, op: tuple[bytes, bytes], public_key: bytes) -> None:
+        """A LeafOp names a held epoch and its leaf_node_secret (the operation's
+        encryption_key_secret, P8) gives the LeafNode's encryption key."""
+        if op[0] not in by_id:
+            raise Mismatch(f"{ow}.epoch_id: names no emulation epoch of the state")
+        _same(f"{ow}: DeriveKeyPair(leaf_node_secret) public key",
+              cs.kem.derive_key_pair(op[1])[1], public_key)
+
+    seen_groups = []
+    proposed = 0
+    for j, g in enumerate(s["groups"]):
+        gw = f"{what}.groups[{j}]"
+        gpub = groups_pub.get(g["group_id"])
+        if gpub is None:
+            raise Mismatch(f"{gw}: a group no member published")
+        _same(f"{gw}.mode", _MODES[g["mode"]], gpub["mode"])
+        seen_groups.append(g["group_id"])
+        if g["mode"] != _STATE_TRANSFER:
+            continue
+        try:
+            group = load(g["saved_group"], GroupConfig())
+        except MLSError as exc:
+            raise Mismatch(f"{gw}.saved_group: does not parse: {exc}") from None
+        _check_saved_group(cs, f"{gw}.saved_group", g["saved_group"], group, gpub)
+        _same(f"{gw}.saved_group group_id", group.group_id, g["group_id"])
+        _same(f"{gw}.saved_group epoch", group.epoch, gpub["epoch"])
+        _same(f"{gw}.saved_group epoch_authenticator (the member's published one)",
+              group.epoch_authenticator, gpub["auth"])
+        _same(f"{gw}.saved_group own leaf", int(group.own_leaf), gpub["leaf"])
+        leaf = group.tree.leaf(LeafIndex(gpub["leaf"]))
+        if leaf is None:
+            raise Mismatch(f"{gw}: the virtual client's leaf is blank")
+        op_of(f"{gw}.active", g["active"], leaf.encryption_key)
+        for idx, (key, op) in enumerate(g["proposed"]):
+            op_of(f"{gw}.proposed[{idx}]", op, key)
+            proposed += 1
+    if sorted(seen_groups) != sorted(groups_pub):
+        raise Mismatch(f"{what}: the groups differ from the published ones")
+    _same(f"{top}.proposed", proposed, _int(v, "proposed", top))
+    got_refs = []
+    for j, k in enumerate(s["key_packages"]):
+        kw = f"{what}.key_packages[{j}]"
+        kp = k["key_package"]
+        ref = cs.hash(_o(_KP_REF_LABEL) + _o(kp["bytes"]))  # RFC 9420 §5.2
+        got_refs.append(ref)
+        _same(f"{kw}: KeyPackage cipher_suite", kp["cipher_suite"], cs.id)
+        _same(f"{kw}.group_suite", k["group_suite"], cs.id)  # Q3 in these vectors
+        _same(f"{kw}: init_private_key's public key", cs.kem.public_key(k["init_private_key"]),
+              kp["init_key"])
+        _same(f"{kw}: encryption_private_key's public key",
+              cs.kem.public_key(k["encryption_private_key"]), kp["leaf"]["encryption_key"])
+        _same(f"{kw}.signature_public_key", k["signature_public_key"],
+              kp["leaf"]["signature_key"])
+        _same(f"{kw}: signature_private_key's public key",
+              cs.signature.public_key(k["signature_private_key"]), k["signature_public_key"])
+        _same(f"{kw}.credential", k["credential"], kp["leaf"]["credential"])
+        _same(f"{kw}: credential (basic, the virtual client's name)", k["credential"],
+              (1, vc_name.encode()))
+        op_of(f"{kw}.op", k["op"], kp["leaf"]["encryption_key"])
+        sig_len = len(_o(kp["signature"]))
+        if not verify_with_label(cs, k["signature_public_key"], b"KeyPackageTBS",
+                                 kp["bytes"][:-sig_len], kp["signature"]):
+            raise Mismatch(f"{kw}: KeyPackage signature does not verify")
+        leaf_bytes, leaf_sig = kp["leaf"]["bytes"], kp["leaf"]["signature"]
+        if not verify_with_label(cs, k["signature_public_key"], b"LeafNodeTBS",
+                                 leaf_bytes[:-len(_o(leaf_sig))], leaf_sig):
+            raise Mismatch(f"{kw}: LeafNode signature does not verify")
+    _same(f"{what}: KeyPackageRefs (the DS's outstanding ones)", sorted(got_refs),
+          sorted(refs))
+
+
+def _check_saved_group(cs: CipherSuite, what: str, saved: bytes, group: Any,
+                       member: dict[str, Any]) -> None:
+    """The saved state of a higher-level group against what its other member published:
+    a canonical encoding; the same GroupContext (so the same tree hash, epoch and
+    transcript), interim transcript hash, confirmation tag, epoch secrets and cached
+    proposals; a public tree whose hash is the context's; private keys (leaf, direct
+    path, signature) that belong to the tree's public keys. The secret tree's ratchets
+    are not compared (a member's differ by what it consumed)."""
+    from mlsvc.group.serialize import save
+
+    st = group.state
+    _same(f"{what}: re-encoding (save after load)", save(group), saved)
+    _same(f"{what}: GroupContext (the member's)", st.context.encode(), member["context"])
+    _same(f"{what}: tree hash", st.tree.tree_hash(), st.context.tree_hash)
+    _same(f"{what}: interim_transcript_hash", st.interim_transcript_hash, member["interim"])
+    _same(f"{what}: confirmation_tag", st.confirmation_tag, member["tag"])
+    for k in _MEMBER_SECRETS:
+        _same(f"{what}: {k} (the member's)", getattr(st.secrets, k), member["secrets"][k])
+    _same(f"{what}: cached proposals (ref, Proposal, Sender: the member's)",
+          [(ref, _proposal_bytes(rp.proposal), _sender_bytes(rp.sender))
+           for ref, rp in sorted(st.proposals.items())], member["proposals"])
+    leaf = st.tree.leaf(st.keys.leaf_index)
+    if leaf is None:
+        raise Mismatch(f"{what}: own leaf is blank")
+    _same(f"{what}: leaf private key's public key", cs.kem.public_key(st.keys.leaf_private_key),
+          leaf.encryption_key)
+    for node, key in sorted(st.keys.path_keys.items()):
+        parent = st.tree.node(node)
+        if parent is None:
+            raise Mismatch(f"{what}: a private key for blank node {node}")
+        _same(f"{what}: node {node} private key's public key", cs.kem.public_key(key),
+              parent.encryption_key)
+    _same(f"{what}: signature private key's public key",
+          cs.signature.public_key(st.identity.signature_private_key), leaf.signature_key)
+    _same(f"{what}: signature key", st.identity.signature_public_key, leaf.signature_key)
+    _same(f"{what}: credential", st.identity.credential.encode(), leaf.credential.encode())
+    # Updates of siblings received this epoch (§12.1.2): their key pairs and identities
+    updates = {}
+    for _, rp in st.proposals.items():
+        node = getattr(rp.proposal, "leaf_node", None)
+        if node is not None:
+            updates[node.encryption_key] = node
+    for public, private in sorted(st.pending_update_keys.items()):
+        if public not in updates:
+            raise Mismatch(f"{what}: a pending Update key of no cached Update")
+        _same(f"{what}: pending Update private key's public key", cs.kem.public_key(private),
+              public)
+    for public, ident in sorted(st.pending_update_identities.items()):
+        node = updates.get(public)
+        if node is None:
+            raise Mismatch(f"{what}: a pending Update identity of no cached Update")
+        _same(f"{what}: pending Update signature key", ident.signature_public_key,
+              node.signature_key)
+        _same(f"{what}: pending Update signature private key's public key",
+              cs.signature.public_key(ident.signature_private_key), node.signature_key)
+        _same(f"{what}: pending Update credential", ident.credential.encode(),
+              node.credential.encode())
+    _check_secret_tree(cs, what, st.secret_tree.state, member["encryption_secret"])
+    tree = st.secret_tree.state
+    _same(f"{what}: secret tree limits (the member's)",
+          [tree.max_forward_distance, tree.out_of_order_tolerance], member["limits"])
+    for key, psk in sorted(st.resumption_psks.items()):
+        _same(f"{what}: resumption_psk of epoch {key[1]} (the member's)", psk,
+              member["psks"].get(key))
+    if not group.active or group.pending_commit is not None:
+        raise Mismatch(f"{what}: not an active group without a pending commit")
+
+
+def _check_secret_tree(cs: CipherSuite, what: str, tree: Any, encryption_secret: bytes
+                       ) -> None:
+    """RFC 9420 §9: every secret the saved tree holds, derived again from the epoch's
+    encryption_secret (the member's): frontier node secrets by the tree's left/right
+    expansion, each sender ratchet's next secret and retained (key, nonce) by the
+    generation chain."""
+    n = tree.leaf_count
+    if n < 1 or n & (n - 1):
+        raise Mismatch(f"{what}: secret tree of {n} leaves")
+    root = n - 1
+
+    def node_secret(x: int) -> bytes:
+        secret, cur = encryption_secret, root
+        while cur != x:
+            k = 0
+            while (cur >> k) & 1:
+                k += 1
+            if k == 0:
+                raise Mismatch(f"{what}: secret tree node {x} is not below the root")
+            left = x < cur
+            cur = cur ^ ((1 if left else 3) << (k - 1))
+            secret = expand_with_label(cs, secret, b"tree", b"left" if left else b"right",
+                                       cs.nh)
+        return secret
+
+    for x, secret in sorted(tree.nodes.items()):
+        if not 0 <= x < 2 * n - 1:
+            raise Mismatch(f"{what}: secret tree node {x} outside the tree")
+        _same(f"{what}: secret tree node {x}", secret, node_secret(x))
+    for label, ratchets in ((b"handshake", tree.handshake), (b"application", tree.application)):
+        for leaf, ratchet in sorted(ratchets.items()):
+            rw = f"{what}: {label.decode()} ratchet of leaf {leaf}"
+            secret = expand_with_label(cs, node_secret(2 * leaf), label, b"", cs.nh)
+            for j in range(ratchet.generation):
+                if j in ratchet.retained:
+                    key = expand_with_label(cs, secret, b"key", _u(j, 4), cs.aead.nk)
+                    nonce = expand_with_label(cs, secret, b"nonce", _u(j, 4), cs.aead.nn)
+                    _same(f"{rw}, generation {j}", ratchet.retained[j], (key, nonce))
+                secret = expand_with_label(cs, secret, b"secret", _u(j, 4), cs.nh)
+            _same(f"{rw}, generation {ratchet.generation}", ratchet.secret, secret)
+            if any(j >= ratchet.generation for j in ratchet.retained):
+                raise Mismatch(f"{rw}: a retained generation not behind the ratchet")
+
+
+def _proposal_bytes(proposal: Any) -> bytes:
+    """Proposal (RFC 9420 §12.1), written with the message codecs."""
+    from mlsvc.codec import Writer
+    from mlsvc.messages.proposals import write_proposal
+
+    w = Writer()
+    write_proposal(w, proposal)
+    return w.bytes()
+
+
+def _sender_bytes(sender: Any) -> bytes:
+    from mlsvc.codec import Writer
+
+    w = Writer()
+    sender.write(w)
+    return w.bytes()
+
+
+_RESYNC_FIELDS = {"group_id", "sender", "removed", "epoch", "message", "group_context",
+                  "sender_data_secret", "key_schedule_nonce", "content_key",
+                  "sender_signature_key", "signature_private_key", "encoded"}
+
+
+def _check_resync(cs: CipherSuite, value: Any) -> None:
+    """A ResyncMessage {opaque signature_private_key<V>;} (§4.2): its exact bytes, and the
+    emulation-group PrivateMessage carrying it opened and authenticated with the
+    reader's published epoch values (RFC 9420 §6.3)."""
+    from mlsvc.messages.mls_message import MLSMessage
+
+    top = "resync_message"
+    m = _fields(value, top, _RESYNC_FIELDS)
+    key = _hex(m, "signature_private_key", top, cs.nh)
+    encoded = _hex(m, "encoded", top)
+    _same(f"{top}.encoded", encoded, _o(key))
+    wire = _hex(m, "message", top)
+    try:
+        msg = MLSMessage.decode(wire)
+    except MLSError as exc:
+        raise Mismatch(f"{top}.message: does not parse as an MLSMessage: {exc}") from None
+    _same(f"{top}.message: re-encoding", msg.encode(), wire)
+    body = msg.body
+    if not isinstance(body, PrivateMessage):
+        raise Mismatch(f"{top}.message: not a PrivateMessage")
+    _same(f"{top}.group_id", body.group_id, _hex(m, "group_id", top))
+    _same(f"{top}.epoch", body.epoch, _int(m, "epoch", top))
+    if int(body.content_type) != 1:
+        raise Mismatch(f"{top}.message: not application content (P14)")
+    sds = _hex(m, "sender_data_secret", top, cs.nh)
+    sample = body.ciphertext[:cs.nh]
+    skey = expand_with_label(cs, sds, b"key", sample, cs.aead.nk)
+    snonce = expand_with_label(cs, sds, b"nonce", sample, cs.aead.nn)
+    aad = _o(body.group_id) + _u(body.epoch, 8) + _u(1, 1)
+    try:
+        plain = cs.aead.open(skey, snonce, aad, body.encrypted_sender_data)
+    except MLSError:
+        raise Mismatch(f"{top}.message: sender data does not decrypt under "
+                       "sender_data_secret") from None
+    r = _Reader(plain, f"{top} SenderData")
+    leaf, _generation, guard = r.uint(4), r.uint(4), r.take(4)
+    r.end()
+    ksn = _hex(m, "key_schedule_nonce", top, cs.aead.nn)
+    used = bytes(a ^ b for a, b in zip(ksn[:4], guard, strict=True)) + ksn[4:]
+    aad = aad + _o(body.authenticated_data)
+    try:
+        content = cs.aead.open(_hex(m, "content_key", top, cs.aead.nk), used, aad,
+                               body.ciphertext)
+    except MLSError:
+        raise Mismatch(f"{top}.message: content does not decrypt under content_key") \
+            from None
+    c = _Reader(content, f"{top} PrivateMessageContent")
+    data, signature = c.opaque(), c.opaque()
+    if any(c.take(len(content) - c.pos)):
+        raise Mismatch(f"{top}.message: non-zero padding")
+    _same(f"{top}.encoded (the application data)", data, encoded)
+    framed = (_o(body.group_id) + _u(body.epoch, 8) + _u(1, 1) + _u(leaf, 4)
+              + _o(body.authenticated_data) + _u(1, 1) + _o(data))
+    tbs = _u(1, 2) + _u(2, 2) + framed + _hex(m, "group_context", top)
+    if not verify_with_label(cs, _hex(m, "sender_signature_key", top), b"FramedContentTBS",
+                             tbs, signature):
+        raise Mismatch(f"{top}.message: the signature does not verify under "
+                       "sender_signature_key")
+    r = _Reader(_hex(m, "group_context", top), f"{top}.group_context")
+    r.uint(2)
+    _same(f"{top}.group_context cipher_suite", r.uint(2), cs.id)
+    _same(f"{top}.group_context group_id", r.opaque(), body.group_id)
+    _same(f"{top}.group_context epoch", r.uint(8), body.epoch)
+    for name in ("sender", "removed"):
+        if not isinstance(m[name], str):
+            raise Mismatch(f"{top}.{name}: not a name")
+
+
+LIFECYCLE_SECTIONS.update({
+    "new_emulator_client_state": Section(_gen_necs, _check_necs),
+    "resync_message": Section(_gen_resync, _check_resync),
+})
