@@ -166,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     checks = story.start_checks()
     if not args.json:
         print("== alice's phone, laptop and tablet: one virtual client in three groups "
-              "(seeded, reproducible) ==")
+              "with mls-rs, ts-mls and mlsvc peers ==")
     report = story.run_story(echo=None if args.json else print)
     if not args.json:
         print(f"story: {'every check held' if report.ok else 'FAILED'} "

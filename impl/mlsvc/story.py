@@ -27,8 +27,15 @@ this project's engine per group). Everything goes through one delivery service (
 After every step the transcript says what each party sees: the leaf of alice at each
 peer, the epoch, the first bytes of the epoch authenticators and whether they agree (a
 peer whose engine does not report its epoch authenticator, mls-rs, compares an
-exported secret instead). `run_story` returns a `StoryReport` (`as_json` is what
-`mlsvc demo --json` prints under "story"); `start_checks` runs the verification summary
+exported secret instead).
+
+Reproducibility: alice's devices and this project's peers draw from the seed, so with
+our engine as the only peer (`run_story(("ours",))`, the unit tests) every line and
+every value repeats exactly; mls-rs and ts-mls draw their own randomness, so once they
+commit, the epoch authenticators printed differ from run to run (the checks do not).
+
+`run_story` returns a `StoryReport` (its `as_json` fields are the top level of `mlsvc demo
+--json`, beside `story_ok` and `summary`); `start_checks` runs the verification summary
 (vectors, proofs, model) in subprocesses while the story runs.
 """
 
