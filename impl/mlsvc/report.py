@@ -741,7 +741,7 @@ ol.trace { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-siz
 figure { margin: 14px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
 figcaption { font-size: 13px; color: #44505e; }
-.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 12px; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(840px, 1fr)); gap: 12px; }
 .note { color: #44505e; font-size: 13.5px; }
 :target { outline: 3px solid #f0b429; }
 """
@@ -1012,7 +1012,7 @@ def _diagrams() -> str:
             "commit with a ResyncMessage; it then acts for the virtual client in any order; "
             "the removal procedure ends it (draft-00 §4, §5; docs/VIRTUAL_CLIENTS.md)."
             "</figcaption></figure>"
-            '<figure><img src="derivation.svg" width="1120" height="760" '
+            '<figure><img src="derivation.svg" width="1180" height="780" '
             'alt="Derivation chain of one operation\'s keys">'
             "<figcaption>One operation's derivation chain: from the emulation epoch's secret "
             "through the Safe Exporter to the four epoch secrets, the PPRF evaluated at the "
@@ -1026,9 +1026,10 @@ def _costs(r: Report) -> str:
         return ('<section id="costs"><h2>Cost study (draft-00 §8)</h2><p>No plots in '
                 "docs/costs/ (<code>make study</code> writes them).</p></section>")
     figs = "".join(
-        f'<figure id="plot-{_e(p.stem)}"><img src="costs/{_e(p.name)}" '
-        f'alt="cost study: {_e(p.stem)}"><figcaption>docs/costs/{_e(p.name)} (data: '
-        f"docs/costs/{_e(p.stem)}.csv)</figcaption></figure>" for p in r.plots)
+        f'<figure id="plot-{_e(p.stem)}"><a href="costs/{_e(p.name)}"><img '
+        f'src="costs/{_e(p.name)}" alt="cost study: {_e(p.stem)}"></a><figcaption>'
+        f"docs/costs/{_e(p.name)} (data: docs/costs/{_e(p.stem)}.csv; the image links to "
+        "itself at full size)</figcaption></figure>" for p in r.plots)
     return ('<section id="costs"><h2>Cost study (draft-00 §8)</h2>'
             "<p>Virtual clients against the plain multi-client alternative, U users with D "
             "devices each (<code>mlsvc study costs</code>; the measured tables beside the "
