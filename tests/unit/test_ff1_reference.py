@@ -125,7 +125,9 @@ def _d(radix: int, n: int) -> int:
 
 
 # (radix, n): each takes the S-extension loop; d = 20 needs one extra block, d = 44 two
-LONG = [(10, 60), (10, 57), (2, 200), (36, 40), (65536, 14), (10, 200), (65536, 40)]
+# (2, 513) and (2, 600): u >= 256, where P carries u mod 256 (step 5)
+LONG = [(10, 60), (10, 57), (2, 200), (36, 40), (65536, 14), (10, 200), (65536, 40),
+        (2, 513), (2, 600)]
 
 
 @pytest.mark.parametrize(("radix", "n"), LONG)
