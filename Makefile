@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml interop/ts-mls/package-lock.json
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,interop]'
 	cd interop/ts-mls && npm ci --no-audit --no-fund
+	# the report's browser test renders the page in Debian's headless Chromium
+	command -v chromium >/dev/null || (apt-get update && \
+		apt-get install -y --no-install-recommends chromium)
 	touch $(STAMP)
 
 # The main job: a demonstration of the whole system on the in-process default.
