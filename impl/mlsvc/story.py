@@ -48,6 +48,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -729,46 +730,55 @@ def _generated_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "vectors" / "generated"
 
 
-def _commands() -> dict[str, list[str]]:
-    cmds = {
-        "vectors": ["vectors", "--json"],
-        "proofs": ["proofs", "--json"],
-        "model": ["model", "explore", "--profile", "ci", "--json"],
-        **{f"finding {f}": ["model", "explore", "--profile", "ci", "--finding", f, "--json"]
-           for f in FINDINGS},
-    }
+def _lanes() -> list[list[tuple[str, list[str]]]]:
+    """The summary's `mlsvc` commands in three lanes, each run one command after the
+    other (three processes at most beside the story: the proofs alone take a core)."""
+    vectors = [("vectors", ["vectors", "--json"])]
     if _generated_dir().is_dir():
-        cmds["generated vectors"] = ["vectors", "--dir", str(_generated_dir()), "--json"]
-    return cmds
+        vectors.append(("generated vectors",
+                        ["vectors", "--dir", str(_generated_dir()), "--json"]))
+    model = [("model", ["model", "explore", "--profile", "ci", "--json"])]
+    model += [(f"finding {f}", ["model", "explore", "--profile", "ci", "--finding", f,
+                                "--json"]) for f in FINDINGS]
+    return [[("proofs", ["proofs", "--json"])], vectors, model]
+
+
+def _run_lane(lane: list[tuple[str, list[str]]]) -> dict[str, dict[str, Any]]:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    out: dict[str, dict[str, Any]] = {}
+    for name, argv in lane:
+        proc = subprocess.run([sys.executable, "-m", "mlsvc.cli", *argv], text=True,
+                              capture_output=True, env=env, check=False)
+        try:
+            doc = json.loads(proc.stdout)
+        except ValueError:
+            doc = {"error": (proc.stderr or proc.stdout).strip()[-500:]}
+        out[name] = {"rc": proc.returncode, "doc": doc}
+    return out
 
 
 @dataclass
 class Checks:
     """The summary's commands, running in subprocesses of `mlsvc` (each prints JSON)."""
 
-    running: dict[str, subprocess.Popen[str]]
+    running: list[Future[dict[str, dict[str, Any]]]]
+    pool: ThreadPoolExecutor
     started: float
 
     def collect(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, proc in self.running.items():
-            stdout, stderr = proc.communicate()
-            try:
-                doc = json.loads(stdout)
-            except ValueError:
-                doc = {"error": (stderr or stdout).strip()[-500:]}
-            out[name] = {"rc": proc.returncode, "doc": doc}
+        for lane in self.running:
+            out.update(lane.result())
+        self.pool.shutdown()
         return summarise(out, time.perf_counter() - self.started)
 
 
 def start_checks() -> Checks:
     """Start the summary's commands now (they run while the story does)."""
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    running = {name: subprocess.Popen([sys.executable, "-m", "mlsvc.cli", *argv],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, env=env)
-               for name, argv in _commands().items()}
-    return Checks(running, time.perf_counter())
+    lanes = _lanes()
+    pool = ThreadPoolExecutor(max_workers=len(lanes))
+    return Checks([pool.submit(_run_lane, lane) for lane in lanes], pool,
+                  time.perf_counter())
 
 
 def _files(doc: dict[str, Any]) -> tuple[int, int, int, int]:
@@ -798,7 +808,9 @@ def summarise(results: dict[str, dict[str, Any]], seconds: float) -> dict[str, A
         "twins": sum(o["kind"] == "twin" for o in obligations),
         "as_expected": sum(bool(o["ok"]) for o in obligations),
         "solver_seconds": pr["doc"].get("total_seconds"),
-        "failed": pr["doc"].get("failed", [pr["doc"].get("error")]),
+        "failed": [f"{o['name']}: {o['verdict']}" + (f" ({o['reason']})" if o["reason"] else "")
+                   for o in obligations if not o["ok"]] or (
+            [] if pr["rc"] == 0 else [str(pr["doc"].get("error", "no result"))]),
     }
     m = results["model"]
     summary["model"] = {
@@ -835,7 +847,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     p = summary["proofs"]
     lines.append(f"proofs (Z3): {p['obligations']} obligations ({p['holds']} hold, "
                  f"{p['twins']} twins that must fail), {p['as_expected']} as expected, "
-                 f"solver {p['solver_seconds']} s: {mark(p['ok'])}")
+                 f"solver {p['solver_seconds']} s: {mark(p['ok'])}"
+                 + "".join(f"\n  FAILED {f}" for f in p["failed"]))
     m = summary["model"]
     found = ", ".join(f"{f} breaks {x['invariant']}" if x["reproduced"] else f"{f} NOT reproduced"
                       for f, x in m["findings"].items())

@@ -107,7 +107,9 @@ def _fake_summary(ok: bool) -> dict[str, Any]:
         "vectors": {"rc": 0, "doc": {"files": [{"file": "x", "passed": 3, "failed": 0,
                                                 "skipped": 0}]}},
         "proofs": {"rc": 0 if ok else 1, "doc": {"obligations": [
-            {"kind": "holds", "ok": ok}, {"kind": "twin", "ok": True}],
+            {"name": "a", "kind": "holds", "ok": ok, "verdict": "unknown" if not ok else
+             "unsat", "reason": "" if ok else "timeout"},
+            {"name": "b", "kind": "twin", "ok": True, "verdict": "sat", "reason": ""}],
             "total_seconds": 1.0, "failed": [] if ok else ["a"]}},
         "model": {"rc": 0, "doc": {"invariants_checked": ["INV-A"], "runs": 2,
                                    "transitions_applied": 9, "violation": None}},
@@ -143,6 +145,7 @@ def test_demo_json_and_exit_status(monkeypatch: pytest.MonkeyPatch,
     assert set(s) >= {"vectors", "proofs", "model", "refinement", "ok"}
     assert s["refinement"] == {"ok": None, "verdict": "not yet built (issue 13)"}
     assert s["proofs"]["ok"] is summary_ok and s["model"]["findings"]["F1"]["reproduced"]
+    assert s["proofs"]["failed"] == ([] if summary_ok else ["a: unknown (timeout)"])
 
 
 def test_demo_text_prints_transcript_and_summary(monkeypatch: pytest.MonkeyPatch,
@@ -180,3 +183,14 @@ def test_the_demo_offers_no_choice_of_engines() -> None:
     with pytest.raises(SystemExit):
         main(["demo", "--engines", "ours"])
     assert story.ENGINES == ("mls-rs", "ts-mls", "ours")
+
+
+def test_a_summary_command_that_prints_no_json_is_an_error(tmp_path: Any) -> None:
+    """The lanes run `mlsvc` commands; one that fails without JSON keeps its message."""
+    out = story._run_lane([("vectors", ["vectors", "--dir", str(tmp_path / "none"),
+                                        "--json"])])
+    assert out["vectors"]["rc"] == 2 and "no such folder" in out["vectors"]["doc"]["error"]
+    lanes = story._lanes()
+    assert [name for name, _ in lanes[0]] == ["proofs"]
+    assert [name for lane in lanes for name, _ in lane][-4:] == [
+        f"finding {f}" for f in story.FINDINGS]
