@@ -86,10 +86,13 @@ class VirtualClient:
     @classmethod
     def create(cls, ds: DeliveryService, vc_id: str, emulator_names: Sequence[str], *,
                suite: int = 1, seed: bytes | None = None,
-               consistency: Consistency = Consistency.STRONG) -> VirtualClient:
+               consistency: Consistency = Consistency.STRONG,
+               export_observer: Callable[[int, bytes], None] | None = None
+               ) -> VirtualClient:
         """A virtual client whose first emulator creates the emulation group and adds the
         others by Welcome, all registered at the DS. `seed` makes every random draw
-        reproducible (one SeededRandom per emulator); None uses the system's."""
+        reproducible (one SeededRandom per emulator); None uses the system's.
+        `export_observer`: see `Emulator` (test vectors only)."""
         if not emulator_names or len(set(emulator_names)) != len(emulator_names):
             raise StateError("a virtual client needs one or more distinct emulator names")
         config = VirtualClientConfig(vc_id.encode(), suite, consistency)
@@ -99,7 +102,8 @@ class VirtualClient:
             rng: RandomSource = (SeededRandom(seed + b"/" + name.encode()) if seed is not None
                                  else system_random)
             ident = Identity.basic(name.encode(), cs.signature.generate_key_pair(rng))
-            ems[name] = Emulator(name.encode(), ident, config, rng)
+            ems[name] = Emulator(name.encode(), ident, config, rng,
+                                 export_observer=export_observer)
         first, *rest = emulator_names
         for name in emulator_names:
             ds.register_client(name)

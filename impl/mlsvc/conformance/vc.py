@@ -480,35 +480,16 @@ _LIFECYCLE_EMULATORS = ("phone", "laptop", "tablet")
 
 
 class _ExportRecorder:
-    """While active, every application_export_secret an emulator takes to open an
-    emulation epoch is recorded by epoch number (the generator publishes the roots of
-    the epochs a NewEmulatorClientState references; the emulators delete theirs)."""
+    """Records every application_export_secret the emulators take to open an emulation
+    epoch, by epoch number, through the emulators' `export_observer` (the generator
+    publishes the roots of the epochs a NewEmulatorClientState references; the emulators
+    delete theirs)."""
 
     def __init__(self) -> None:
         self.roots: dict[int, bytes] = {}
 
-    def __enter__(self) -> _ExportRecorder:
-        from mlsvc.ext.codepoints import APPLICATION_EXPORT_LABEL
-        from mlsvc.ext.safe_export import SafeExporter
-        from mlsvc.vc import emulator
-
-        roots = self.roots
-
-        class Recording(SafeExporter):
-            @classmethod
-            def from_group(cls, group: Any, *, take: bool = True) -> SafeExporter:
-                secret = group.state.secrets.additional.get(APPLICATION_EXPORT_LABEL)
-                if secret is not None:
-                    roots.setdefault(group.epoch, secret)
-                return SafeExporter.from_group(group, take=take)
-
-        self._module: Any = emulator
-        self._saved = getattr(emulator, "SafeExporter")  # noqa: B009
-        setattr(emulator, "SafeExporter", Recording)  # noqa: B010
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(self._module, "SafeExporter", self._saved)  # noqa: B010
+    def __call__(self, epoch: int, root: bytes) -> None:
+        self.roots.setdefault(epoch, root)
 
 
 def _published_root(cs: CipherSuite, epoch: int, root: bytes) -> dict[str, Any]:
@@ -620,70 +601,70 @@ def _lifecycle(suite: int) -> dict[str, Any]:
         rosters.setdefault(em.epoch, [{"leaf_index": int(i), "emulator": _identity(leaf)}
                                       for i, leaf in em.members()])
 
-    with _ExportRecorder() as exports:
-        ds = DeliveryService()
-        vc = VirtualClient.create(ds, _VC_ID, list(_LIFECYCLE_EMULATORS), suite=suite,
-                                  seed=seed)
-        egid = vc.emulation_group_id
-        first = vc.emulators["phone"].emu
-        rosters[first.epoch] = [{"leaf_index": int(i), "emulator": _identity(leaf)}
-                                for i, leaf in first.members()]
-        vc.listeners.append(roster)
-        vc.upload_key_packages("phone", 2)  # one for bob, one stays announced
-        bob = member("bob", g1)
-        kp = MLSMessage.decode(ds.fetch_key_package(_VC_ID)).body
-        assert isinstance(kp, KeyPackage)
-        out = bob.commit([Add(kp)])
-        assert ds.submit("bob", out.commit).accepted and out.welcome is not None
-        bob.merge_pending_commit()
-        ds.send_welcome("bob", g1, out.welcome)
-        vc.sync()
-        carol = member("carol", g2)
-        vc.external_join("laptop", g2)
-        vc.sync()
-        pump("carol", carol)
-        vc.emulation_commit("tablet")  # the older epochs leave the P19 window
-        vc.emulation_commit("laptop")
-        vc.update("laptop", g1)  # a sent Update, not committed yet (ProposedLeaf)
-        vc.sync()
-        pump("bob", bob)
-        phone = vc.emulators["phone"]
-        state = lifecycle.state_for_new_emulator(phone, external=[g2])
-        referenced = sorted(e.epoch for e in state.epochs)
-        necs = {
-            "seed": seed.hex(), "virtual_client": _VC_ID, "provider": "phone",
-            "emulation_group_id": egid.hex(),
-            "emulation_epochs": [dict(_published_root(cs, n, exports.roots[n]),
-                                      roster=rosters[n]) for n in referenced],
-            "groups": [_member_view(gid, mode, g)
-                       for gid, mode, g in ((g1, "state_transfer", bob),
-                                            (g2, "external_join", carol))],
-            "key_package_refs": [r.hex() for r in ds.outstanding_key_packages(_VC_ID)],
-            "encoded": state.encode().hex(),
-            "signature_private_key": state.signature_private_key.hex(),
-            "epochs": [{"epoch": e.epoch, "own_leaf": int(e.own_leaf),
-                        "pprf_nodes": None if e.pprf is None else len(e.pprf.nodes()),
-                        "epoch_encryption_key": e.encryption_key is not None,
-                        "retained": len(e.retained)} for e in state.epochs],
-            "proposed": sum(len(g.proposed) for g in state.groups),
-        }
-        # the removal (P21): the laptop reads the ResyncMessage the phone sends
-        seen: dict[str, Any] = {}
+    exports = _ExportRecorder()
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, _VC_ID, list(_LIFECYCLE_EMULATORS), suite=suite,
+                              seed=seed, export_observer=exports)
+    egid = vc.emulation_group_id
+    first = vc.emulators["phone"].emu
+    rosters[first.epoch] = [{"leaf_index": int(i), "emulator": _identity(leaf)}
+                            for i, leaf in first.members()]
+    vc.listeners.append(roster)
+    vc.upload_key_packages("phone", 2)  # one for bob, one stays announced
+    bob = member("bob", g1)
+    kp = MLSMessage.decode(ds.fetch_key_package(_VC_ID)).body
+    assert isinstance(kp, KeyPackage)
+    out = bob.commit([Add(kp)])
+    assert ds.submit("bob", out.commit).accepted and out.welcome is not None
+    bob.merge_pending_commit()
+    ds.send_welcome("bob", g1, out.welcome)
+    vc.sync()
+    carol = member("carol", g2)
+    vc.external_join("laptop", g2)
+    vc.sync()
+    pump("carol", carol)
+    vc.emulation_commit("tablet")  # the older epochs leave the P19 window
+    vc.emulation_commit("laptop")
+    vc.update("laptop", g1)  # a sent Update, not committed yet (ProposedLeaf)
+    vc.sync()
+    pump("bob", bob)
+    phone = vc.emulators["phone"]
+    state = lifecycle.state_for_new_emulator(phone, external=[g2])
+    referenced = sorted(e.epoch for e in state.epochs)
+    necs = {
+        "seed": seed.hex(), "virtual_client": _VC_ID, "provider": "phone",
+        "emulation_group_id": egid.hex(),
+        "emulation_epochs": [dict(_published_root(cs, n, exports.roots[n]),
+                                  roster=rosters[n]) for n in referenced],
+        "groups": [_member_view(gid, mode, g)
+                   for gid, mode, g in ((g1, "state_transfer", bob),
+                                        (g2, "external_join", carol))],
+        "key_package_refs": [r.hex() for r in ds.outstanding_key_packages(_VC_ID)],
+        "encoded": state.encode().hex(),
+        "signature_private_key": state.signature_private_key.hex(),
+        "epochs": [{"epoch": e.epoch, "own_leaf": int(e.own_leaf),
+                    "pprf_nodes": None if e.pprf is None else len(e.pprf.nodes()),
+                    "epoch_encryption_key": e.encryption_key is not None,
+                    "retained": len(e.retained)} for e in state.epochs],
+        "proposed": sum(len(g.proposed) for g in state.groups),
+    }
+    # the removal (P21): the laptop reads the ResyncMessage the phone sends
+    seen: dict[str, Any] = {}
 
-        def listen(event: Event) -> None:
-            if event.emulator != "laptop" or event.delivery.group_id != egid:
-                return
-            em = vc.emulators["laptop"].emu
-            if isinstance(event.received.event, CommitApplied):
-                seen["before"] = (em.state.secrets.sender_data_secret,
-                                  em.state.secret_tree.state.copy(), em.context.encode(),
-                                  em.epoch)
-            elif isinstance(event.received.event, ApplicationMessage):
-                seen["app"] = (event.delivery, event.received.event)
+    def listen(event: Event) -> None:
+        if event.emulator != "laptop" or event.delivery.group_id != egid:
+            return
+        em = vc.emulators["laptop"].emu
+        if isinstance(event.received.event, CommitApplied):
+            seen["before"] = (em.state.secrets.sender_data_secret,
+                              em.state.secret_tree.state.copy(), em.context.encode(),
+                              em.epoch)
+        elif isinstance(event.received.event, ApplicationMessage):
+            seen["app"] = (event.delivery, event.received.event)
 
-        vc.listeners.append(listen)
-        vc.remove_emulator("phone", "tablet")
-        vc.sync(["laptop"])
+    vc.listeners.append(listen)
+    vc.remove_emulator("phone", "tablet")
+    vc.sync(["laptop"])
     resync = [o for n, o, v in vc.sent if o.kind is OutgoingKind.EMULATION_APPLICATION
               and v.accepted]
     assert len(resync) == 1 and "app" in seen

@@ -33,7 +33,7 @@ from mlsvc.checks import fail
 from mlsvc.crypto.hpke import RandomSource
 from mlsvc.crypto.suites import CipherSuite, get_suite
 from mlsvc.errors import DecodeError, StateError, ValidationError
-from mlsvc.ext.codepoints import DEFAULT_CODEPOINTS, CodePoints
+from mlsvc.ext.codepoints import APPLICATION_EXPORT_LABEL, DEFAULT_CODEPOINTS, CodePoints
 from mlsvc.ext.components import (
     Negotiated,
     capabilities_with_dictionary,
@@ -182,8 +182,13 @@ class Emulator:
     """An emulator client (see the module docstring)."""
 
     def __init__(self, name: bytes, identity: Identity, vc: VirtualClientConfig,
-                 rng: RandomSource, clock: Callable[[], int] | None = None) -> None:
+                 rng: RandomSource, clock: Callable[[], int] | None = None, *,
+                 export_observer: Callable[[int, bytes], None] | None = None) -> None:
+        """`export_observer(epoch, application_export_secret)` sees the Safe Exporter's
+        root of every emulation epoch before it is consumed: for generating test
+        vectors (mlsvc.conformance.vc) only, never in a deployment."""
         self.name = name
+        self.export_observer = export_observer
         self.identity = identity  # long-term signing key in the emulation group (Q8)
         self.vc = vc
         self.rng = rng
@@ -348,6 +353,10 @@ class Emulator:
     def _open_emulation_epoch(self) -> None:
         """§5.2 for the emulation group's new epoch; emulator_epoch_secret is not kept."""
         g = self.emu
+        if self.export_observer is not None:
+            root = g.state.secrets.additional.get(APPLICATION_EXPORT_LABEL)
+            if root is not None:
+                self.export_observer(g.epoch, root)
         secret = SafeExporter.from_group(g).export(self.vc.codepoints.derivation_info)
         roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
         self.epochs.add(open_epoch(self.ecs, secret, g.epoch, g.tree.leaf_count, g.own_leaf,
