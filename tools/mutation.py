@@ -334,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="discard earlier mutmut results")
     parser.add_argument("--max-children", type=int, default=None)
     parser.add_argument("--list", action="store_true", help="report the last run only")
+    parser.add_argument("--pending", action="store_true",
+                        help="run, by name, only the mutants the last run did not reach, "
+                             "leaving out message-text mutants (they do not count)")
     parser.add_argument("--recheck", action="store_true",
                         help="run again, against the current tests, the mutants the last run "
                              "left undetected (neither message text nor argued equivalent)")
@@ -351,11 +354,16 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [str(VENV_BIN / "mutmut"), "run"]
         if args.max_children:
             cmd += ["--max-children", str(args.max_children)]
-        if args.recheck:
+        if args.recheck or args.pending:
             statuses = results()
             undetected = [n for n, st in statuses.items() if st not in DETECTED]
             skip = message_text_mutants(undetected) | equivalent_mutants()
-            cmd += sorted(n for n in undetected if n not in skip)
+            names = sorted(n for n in undetected if n not in skip and (
+                (statuses[n] == "not checked") == args.pending))
+            if not names:
+                print("nothing to run")
+                return 0 if report(statuses) >= args.goal else 1
+            cmd += names
         done = subprocess.run(cmd, cwd=STAGE, env=env, check=False)
         if done.returncode != 0:
             print(f"mutmut run exited with {done.returncode}", file=sys.stderr)
