@@ -314,8 +314,6 @@ def report(statuses: dict[str, str]) -> float:
     print(f"  equivalent (argued one by one in docs/MUTATION.md): {argued}")
     print(f"  message text only (error wording; check ID and exception class unchanged; "
           f"docs/MUTATION.md): {len(messages)}")
-    raw = 100.0 * detected / total if total else 100.0
-    print(f"  raw score (every mutant counted): {raw:.1f}%")
     if unknown:
         print(f"  docs/MUTATION.md names {len(unknown)} mutants that no longer exist:")
         for name in unknown:
@@ -326,6 +324,8 @@ def report(statuses: dict[str, str]) -> float:
             print(f"    {name}: {statuses[name]}")
     print(f"mutation score: {score:.1f}% ({detected} of {denominator} non-equivalent mutants "
           "killed)")
+    raw = 100.0 * detected / total if total else 100.0
+    print(f"  raw score (every mutant counted): {raw:.1f}% ({detected} of {total})")
     return score
 
 
