@@ -415,15 +415,21 @@ class VirtualClient:
     def remove_emulator(self, by: str, name: str) -> None:
         """§4.3 in the order of P21: the DS deletes the outstanding KeyPackages; `by`
         commits the Remove and sends the new long-term key (ResyncMessage); then it
-        commits with a path in every higher-level group from the new epoch."""
-        if name not in self.emulators or name == by:
-            raise StateError(f"{by} cannot remove {name}")
+        commits with a path in every higher-level group from the new epoch. `name` may
+        also be a device this loop no longer runs (lost, or died while being added): it
+        only has to be a member of the emulation group (VC-EMULATOR-NOT-MEMBER)."""
+        if name == by:
+            raise StateError(f"{by} cannot remove itself")
+        self.sync([by])
+        self.emulators[by].emulation_leaf_of(name.encode())  # before anything changes
         self.ds.delete_key_packages(self.id)
         self.act(by, lambda em: em.remove_emulator(name.encode()))
-        self.ds.remove_emulator(self.id, name)
+        if name in self.ds.emulators(self.id):
+            self.ds.remove_emulator(self.id, name)
         if name in self.ds.members(self.emulation_group_id):
             self.ds.remove_member(self.emulation_group_id, name)
-        self.removed[name] = self.emulators.pop(name)
+        if name in self.emulators:
+            self.removed[name] = self.emulators.pop(name)
         for gid in sorted(self.emulators[by].groups):
             self.commit(by, gid)
 

@@ -211,3 +211,30 @@ def test_a_state_in_a_published_group_info_is_refused() -> None:
     with pytest.raises(ValidationError) as err:
         Emulator.onboard_external(watch.name, watch.identity, watch.vc, watch.rng, gi)
     assert err.value.check_id == "VC-NECS-OUTSIDE-WELCOME"
+
+
+def test_a_lost_device_is_removed_without_its_state() -> None:
+    """A device the loop no longer runs (lost, or died while being added) is removed by
+    name: it only has to be in the emulation group; a stranger is still refused."""
+    w = world(b"lost")
+    w.vc.emulators.pop("tablet")  # the tablet is gone with everything it held
+    w.vc.remove_emulator("phone", "tablet")
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    assert lifecycle.removal_finished(w.em("phone"), b"tablet")
+    assert "tablet" not in w.ds.emulators(VC)
+    assert [_identity(leaf) for _, leaf in w.em("phone").emu.members()] == [b"phone",
+                                                                            b"laptop"]
+    w.agree()
+    w.vc.upload_key_packages("phone", 1)
+    before = snapshot(w.em("phone")), w.ds.to_bytes(include_stats=False)
+    with pytest.raises(ValidationError) as err:
+        w.vc.remove_emulator("phone", "fridge")
+    assert err.value.check_id == "VC-EMULATOR-NOT-MEMBER"
+    assert (snapshot(w.em("phone")), w.ds.to_bytes(include_stats=False)) == before
+
+
+def _identity(leaf: object) -> bytes:
+    ident = getattr(getattr(leaf, "credential", None), "identity", None)
+    assert isinstance(ident, bytes)
+    return ident

@@ -411,13 +411,17 @@ class Emulator:
         with the virtual client's new long-term key (step two, in the new epoch)."""
         if name == self.name:
             raise StateError("an emulator does not remove itself this way")
-        leaf = next((i for i, node in self.emu.members() if _identity_of(node) == name), None)
-        if leaf is None:
-            fail("VC-EMULATOR-NOT-MEMBER", f"{name!r} is no emulator of this virtual client")
-        out = self._emulation_commit(proposals=[Remove(leaf)])
+        out = self._emulation_commit(proposals=[Remove(self.emulation_leaf_of(name))])
         assert self._action is not None
         self._action.removing = name
         return out
+
+    def emulation_leaf_of(self, name: bytes) -> LeafIndex:
+        """The emulation-group leaf of emulator `name` (VC-EMULATOR-NOT-MEMBER)."""
+        leaf = next((i for i, node in self.emu.members() if _identity_of(node) == name), None)
+        if leaf is None:
+            fail("VC-EMULATOR-NOT-MEMBER", f"{name!r} is no emulator of this virtual client")
+        return leaf
 
     def resync_message(self, key: bytes) -> Outgoing:
         """§4.2 / P14: a ResyncMessage with the virtual client's long-term key."""
