@@ -23,6 +23,7 @@ the first one. `SimulationReport.as_json()` is what `--json` prints.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 import traceback
@@ -263,7 +264,7 @@ class Simulation:
             # the abandoned operation may have left a sibling with a message in flight
             for name in self.names:
                 if name != crash.name:
-                    self._crash_safe(lambda n=name: self.vc.resume(n))  # type: ignore[misc]
+                    self._crash_safe(functools.partial(self.vc.resume, name))
 
     # --- delivery ----------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class Simulation:
             for name in self.names:
                 if self.ds.pending(name):
                     moved = True
-                    self._crash_safe(lambda n=name: self._sync(n))  # type: ignore[misc]
+                    self._crash_safe(functools.partial(self._sync, name))
             for clients in self.peers.values():
                 for c in clients:
                     if self.ds.pending(c.name):
@@ -282,12 +283,15 @@ class Simulation:
             if not moved and self.cfg.faults:
                 for name in self.names:  # drops of a group's last message, of Welcomes
                     got: list[Event] = []
-                    self._crash_safe(lambda n=name, g=got: g.extend(  # type: ignore[misc]
-                        self.vc.catch_up(n)))
+                    self._crash_safe(functools.partial(self._catch_up, name, got))
                     moved = moved or bool(got)
             if not moved:
                 return
         raise Violation("deliveries did not settle")
+
+    def _catch_up(self, name: str, into: list[Event]) -> None:
+        if name in self.vc.emulators:
+            into.extend(self.vc.catch_up(name))
 
     def _sync(self, name: str) -> None:
         if name in self.vc.emulators:
