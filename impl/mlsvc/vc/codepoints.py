@@ -10,7 +10,7 @@ and nowhere in the protocol code. Labels are given without the "MLS 1.0 " prefix
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Final
 
 from mlsvc.errors import ParameterError
@@ -124,3 +124,10 @@ class ActionType(IntEnum):
 
     KEY_PACKAGE_UPLOAD = 1
     EXTERNAL_JOIN = 2
+
+
+class Consistency(Enum):
+    """P20: how the delivery service orders generations (draft-00 §5.9)."""
+
+    STRONG = "strong"
+    EVENTUAL = "eventual"

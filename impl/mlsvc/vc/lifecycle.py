@@ -49,6 +49,7 @@ from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.vc.epoch import EmulationEpoch
 from mlsvc.vc.state import (
     GroupTransfer,
+    HigherGroup,
     NewEmulatorClientState,
     decode_state,
     transfer_group,
@@ -132,7 +133,6 @@ def install(em: Emulator, group_info: GroupInfo) -> None:
         em.epochs.epochs[e.epoch] = EmulationEpoch(
             e.epoch, e.epoch_id, e.leaf_count, own, e.roster, e.generation_id_secret,
             e.pprf, e.encryption_key, e.retained)
-    from mlsvc.vc.emulator import HigherGroup
     for gid, group in transferred.items():
         g = groups[gid]
         assert g.active is not None

@@ -63,7 +63,7 @@ VC-SEND-BEFORE-ROTATION).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlsvc.codec import Reader, Writer
 from mlsvc.crypto.suites import CipherSuite, get_suite
@@ -257,3 +257,13 @@ def transfer_group(group: Group, active: LeafOp, proposed: Sequence[tuple[bytes,
                    ) -> GroupTransfer:
     """A higher-level group by state transfer (it must have no pending commit)."""
     return GroupTransfer(group.group_id, save(group), active, tuple(proposed))
+
+
+@dataclass
+class HigherGroup:
+    """This emulator's view of one higher-level group."""
+
+    group: Group
+    active: LeafOp
+    proposed: dict[bytes, LeafOp] = field(default_factory=dict)  # Update enc key -> op
+    sent: list[int] = field(default_factory=list)  # eventual mode: retained generations

@@ -1,0 +1,355 @@
+"""Receiving (draft-ietf-mls-virtual-clients-00 §5.1, §5.3, §5.5; profile P6, P16, P17,
+Q7): what an emulator does with what the delivery service hands it.
+
+Theory of operation. The functions take the `Emulator` (mlsvc.vc.emulator, whose public
+`welcome`, `deliver` and `follow_external_join` call them) and change it only once the
+engine has accepted the message: re-derivations are planned first (`plan_rederivation`)
+and committed after (`commit_derivation`), so a typed error leaves every state as it was.
+- the emulation group: a KeyPackageUpload's KeyPackages are re-created from the epoch its
+  Commit is sent in (P16) and checked against the announced refs; an ExternalJoin makes
+  the group an expected join; a ResyncMessage gives the new long-term key (§4.2, P21);
+- a higher-level group: a sibling's commit or Update from the shared leaf is re-derived
+  from its DerivationInfo (§5.3) and every key compared with the wire; a sibling's
+  application message is attributed by its reuse guard (§5.8);
+- a sibling's external commit is followed from the GroupInfo it used (P17).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlsvc.checks import fail
+from mlsvc.crypto.suites import CipherSuite, get_suite
+from mlsvc.errors import DecodeError, StateError, ValidationError
+from mlsvc.ext.components import Negotiated
+from mlsvc.ext.safe_aad import check_authenticated_data
+from mlsvc.group.config import Identity
+from mlsvc.group.events import ApplicationMessage, CommitApplied, Event
+from mlsvc.group.group import Group
+from mlsvc.group.receive import SiblingCommitKeys
+from mlsvc.messages.codepoints import SenderType
+from mlsvc.messages.commit import Commit
+from mlsvc.messages.credentials import BasicCredential
+from mlsvc.messages.framing import PrivateMessage, PublicMessage
+from mlsvc.messages.group_info import GroupInfo
+from mlsvc.messages.leaf_node import LeafNode
+from mlsvc.messages.mls_message import MLSMessage
+from mlsvc.messages.proposals import Remove, Update
+from mlsvc.messages.welcome import Welcome
+from mlsvc.types import LeafIndex
+from mlsvc.vc import derivation as dinfo
+from mlsvc.vc import lifecycle
+from mlsvc.vc.actions import ExternalJoin, KeyPackageUpload, VirtualClientAction
+from mlsvc.vc.codepoints import Consistency
+from mlsvc.vc.epoch import EmulationEpoch
+from mlsvc.vc.operation import (
+    Derivation,
+    commit_derivation,
+    operation_keys,
+    plan_rederivation,
+)
+from mlsvc.vc.reuse_guard import recover_leaf_index
+from mlsvc.vc.state import HeldKeyPackage, HigherGroup, LeafOp
+
+if TYPE_CHECKING:
+    from mlsvc.vc.emulator import Emulator
+
+
+@dataclass(frozen=True)
+class Received:
+    """What `deliver` observed: the engine event, and for a sibling's application
+    message the emulation leaf it decodes to (attribution, §5.8)."""
+
+    group_id: bytes
+    event: Event | None
+    sibling_leaf: int | None = None
+    sibling_epoch: int | None = None
+    joined: bool = False
+
+
+def welcome(em: Emulator, welcome: bytes) -> Received:
+    """Join a higher-level group from a Welcome for one of the virtual client's
+    announced KeyPackages (§5.5.1: "check which init_key to use based on the
+    KeyPackageRef"). VC-WELCOME-UNANNOUNCED when it names none."""
+    body = MLSMessage.decode(welcome).body
+    if not isinstance(body, Welcome):
+        raise DecodeError("not a Welcome message")
+    held = next((em.key_packages[s.new_member] for s in body.secrets
+                 if s.new_member in em.key_packages), None)
+    if held is None:
+        fail("VC-WELCOME-UNANNOUNCED", "the Welcome is for no KeyPackage the virtual "
+                                       "client announced")
+    g = Group.join(body, held.bundle, em.group_config())  # WEL-GROUP-ID if a member
+    em.groups[g.group_id] = HigherGroup(g, held.op)
+    del em.key_packages[held.bundle.ref(g.cipher_suite)]  # one-time use (§10)
+    em.collect()
+    return Received(g.group_id, None, joined=True)
+
+def deliver(em: Emulator, group_id: bytes, message: bytes) -> Received:
+    """Process one message the DS delivered: the emulation group's or a higher-level
+    group's. A typed error leaves every state unchanged."""
+    if em.emulation is not None and group_id == em.emulation.group_id:
+        return _deliver_emulation(em, message)
+    hg = em.groups.get(group_id)
+    msg = MLSMessage.decode(message)  # once: every check below reads the same decoding
+    if _external_commit_of_ours(msg, hg):
+        if group_id in em.expected_joins:
+            raise StateError("an announced external commit: use follow_external_join")
+        fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
+                                             "(joining, or replacing its leaf) that no "
+                                             "ExternalJoin announced")
+    if hg is None:
+        raise StateError(f"no group {group_id.hex()}: use follow_external_join for an "
+                         "announced external join")
+    return _deliver_higher(em, group_id, hg, msg)
+
+def _deliver_emulation(em: Emulator, message: bytes) -> Received:
+    g = em.emu
+    msg = MLSMessage.decode(message)
+    body = msg.body
+    aad = body.content.authenticated_data if isinstance(body, PublicMessage) else (
+        body.authenticated_data if isinstance(body, PrivateMessage) else b"")
+    action = _action_of(em, aad)
+    plans: list[tuple[HeldKeyPackage, Derivation]] = []
+    if action is not None and isinstance(action.body, KeyPackageUpload):
+        plans = _rederive_key_packages(em, action.body, g, msg)
+    roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
+    event = g.process(msg)
+    for held, d in plans:
+        commit_derivation(d)
+        em.key_packages[held.bundle.ref(get_suite(held.group_suite))] = held
+    if isinstance(event, CommitApplied):
+        if event.removed_self:
+            em.removed = True  # §4.3: nothing more to derive or send
+            return Received(g.group_id, event)
+        em._open_emulation_epoch()
+        for leaf in event.removed:
+            name = roster.get(int(leaf))
+            if name is not None:
+                em.removals[name] = g.epoch
+        if action is not None and isinstance(action.body, ExternalJoin):
+            em.expected_joins.add(action.body.group_id)
+    elif isinstance(event, ApplicationMessage):
+        # §4.2, P14, P21: a ResyncMessage gives the virtual client's new long-term
+        # key; the announced KeyPackages are gone from the DS (replaced or deleted)
+        resync = lifecycle.ResyncMessage.decode(event.data)
+        em.vc_signing_key = resync.signature_private_key
+        em.key_packages.clear()
+        em.collect()
+    return Received(g.group_id, event)
+
+def _action_of(em: Emulator, authenticated_data: bytes) -> VirtualClientAction | None:
+    parsed = check_authenticated_data(em.emu.context.extensions, authenticated_data,
+                                      em.vc.ext_codepoints)
+    if parsed is None:
+        return None
+    announced = Negotiated.of_extensions(em.emu.context.extensions,
+                                         em.vc.ext_codepoints).safe_aad
+    known = set() if announced is None else announced.meaningful()
+    for item in parsed.items:
+        if item.component_id not in known:
+            fail("VC-ACTION-UNANNOUNCED", f"SafeAAD item 0x{item.component_id:04x} is not "
+                                          "a component the safe_aad list announces")
+    data = parsed.get(em.vc.codepoints.virtual_client_action)
+    return None if data is None else VirtualClientAction.decode(data)
+
+def _rederive_key_packages(em: Emulator, kpu: KeyPackageUpload, g: Group, msg: MLSMessage
+                           ) -> list[tuple[HeldKeyPackage, Derivation]]:
+    """P16: the KeyPackages of a KeyPackageUpload come from the epoch the Commit is
+    sent in; recreate each and check its ref (VC-KPU-UNKNOWN-REF)."""
+    body = msg.body
+    if not isinstance(body, PublicMessage):
+        raise DecodeError("an emulation Commit carrying an action is a PublicMessage")
+    sender = body.content.sender.leaf_index
+    ep = em.epochs.for_derivation(kpu.epoch_id)
+    if ep.epoch != g.epoch:
+        fail("VC-EPOCH-UNKNOWN", "a KeyPackageUpload names another epoch than the one "
+                                 "its Commit is sent in (P16)")
+    out: list[tuple[HeldKeyPackage, Derivation]] = []
+    for info in kpu.key_package_info:
+        d = _plan_rederivation(em, ep, int(sender), info.random)
+        suite = _suite_for_ref(em, info.key_package_ref, d)
+        if suite is None:
+            fail("VC-KPU-UNKNOWN-REF", "no KeyPackage derived from this KeyPackageInfo has "
+                                       "the announced KeyPackageRef")
+        out.append((suite, d))
+    return out
+
+def _suite_for_ref(em: Emulator, ref: bytes, d: Derivation) -> HeldKeyPackage | None:
+    for suite in (em.vc.emulation_suite, *_SUITES):
+        gcs = get_suite(suite)
+        if gcs.nh != em.ecs.nh:
+            continue
+        held = em._key_package(d, suite)
+        if held.bundle.ref(gcs) == ref:
+            return held
+    return None
+
+def _plan_rederivation(em: Emulator, ep: EmulationEpoch, leaf_index: int, random: bytes
+                       ) -> Derivation:
+    """plan_rederivation, counting Q7 collisions (F5)."""
+    try:
+        return plan_rederivation(em.ecs, ep, leaf_index, random)
+    except ValidationError as exc:
+        if exc.check_id == "VC-PPRF-COLLISION":
+            em.stats.collisions += 1
+        raise
+
+def _sibling_keys(em: Emulator, leaf: LeafNode, g: Group) -> tuple[SiblingCommitKeys, LeafOp,
+                                                            Derivation]:
+    """Re-derive a sibling's LeafNode (§5.3) and check its public keys
+    (VC-REDERIVED-KEY-MISMATCH). Nothing is punctured yet."""
+    comp = dinfo.find_in_leaf(leaf, em.vc.ext_codepoints, em.vc.codepoints)
+    if comp is None:
+        fail("VC-DERIVATION-INFO", "the virtual client's LeafNode has no DerivationInfo")
+    ep = em.epochs.for_derivation(comp.epoch_id)
+    assert ep.encryption_key is not None
+    tbe = dinfo.open_info(em.ecs, comp, ep.encryption_key, leaf.encryption_key)
+    d = _plan_rederivation(em, ep, tbe.leaf_index, tbe.random)
+    keys = operation_keys(em.ecs, g.cipher_suite, d)
+    if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
+        fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+    ident = Identity(leaf.credential, *keys.signature)
+    em.stats.rederivations += 1
+    return (SiblingCommitKeys(keys.path_secret, keys.encryption[0], ident),
+            LeafOp(ep.epoch_id, keys.leaf_node_secret), d)
+
+def _deliver_higher(em: Emulator, group_id: bytes, hg: HigherGroup, msg: MLSMessage) -> Received:
+    g = hg.group
+    found: list[tuple[LeafOp, Derivation]] = []
+
+    def sibling(leaf: LeafNode) -> SiblingCommitKeys:
+        keys, op, d = _sibling_keys(em, leaf, g)
+        found.append((op, d))
+        return keys
+
+    update = _own_update(msg, g.own_leaf)
+    update_plan: tuple[SiblingCommitKeys, LeafOp, Derivation] | None = None
+    if update is not None:
+        update_plan = _sibling_keys(em, update, g)
+    eventual = em.vc.consistency is Consistency.EVENTUAL
+    tree_before = (g.state.secret_tree.state.copy()
+                   if isinstance(msg.body, PrivateMessage) else None)
+    event = g.process(msg, sibling=sibling, retain_own_key=eventual)
+    for _, d in found:
+        commit_derivation(d)
+    if update_plan is not None:
+        keys, op, d = update_plan
+        commit_derivation(d)
+        g.remember_leaf_key(keys.leaf_private_key, keys.identity)
+        hg.proposed[g.state.cs.kem.public_key(keys.leaf_private_key)] = op
+    if isinstance(event, CommitApplied):
+        if found:
+            hg.active = found[0][0]
+        if event.removed_self:
+            del em.groups[group_id]
+        else:
+            after_commit(em, hg)
+        em.collect()
+    if isinstance(event, ApplicationMessage) and event.sender == g.own_leaf:
+        ep = em.epochs.by_id(hg.active.epoch_id)
+        try:
+            leaf = recover_leaf_index(em.ecs, hg.active.leaf_node_secret,
+                                      event.key_schedule_nonce, event.reuse_guard,
+                                      ep.leaf_count, ep.roster)
+        except ValidationError:
+            assert tree_before is not None
+            g.state.secret_tree.state = tree_before  # VC-RG-1: the key is not burnt
+            raise
+        if eventual:
+            em._keep_sent(hg, event.generation)
+        return Received(group_id, event, sibling_leaf=int(leaf), sibling_epoch=ep.epoch)
+    return Received(group_id, event)
+
+def after_commit(em: Emulator, hg: HigherGroup) -> None:
+    """After a commit: the active LeafNode's operation is the one whose encryption key
+    the leaf now has (a committed Update, or a path of ours or a sibling's)."""
+    g = hg.group
+    gid = g.group_id
+    pending = em._pending_ops.pop(gid, None)
+    leaf = g.tree.leaf(g.own_leaf)
+    assert leaf is not None
+    if leaf.encryption_key in hg.proposed:
+        hg.active = hg.proposed[leaf.encryption_key]
+    elif pending is not None:
+        hg.active = pending[0]
+    hg.proposed.clear()
+    hg.sent.clear()
+
+def follow_external_join(em: Emulator, group_info: bytes, commit: bytes) -> Received:
+    """A sibling's external commit (announced by an ExternalJoin, §5.5.2): rebuild the
+    group it joined from the GroupInfo it used and the re-derived keys (P17)."""
+    body = MLSMessage.decode(commit).body
+    if not isinstance(body, PublicMessage):
+        raise DecodeError("an external commit is a PublicMessage (RFC 9420 §12.4.3.2)")
+    group_id = body.content.group_id
+    if group_id not in em.expected_joins:
+        fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
+                                             "no ExternalJoin announced")
+    content = body.content.content
+    if not isinstance(content, Commit) or content.path is None:
+        fail("CM-NEW-MEMBER-COMMIT-PATH", "not an external commit with a path")
+    gcs = _group_info_suite(group_info)
+    comp = dinfo.find_in_leaf(content.path.leaf_node, em.vc.ext_codepoints,
+                              em.vc.codepoints)
+    if comp is None:
+        fail("VC-DERIVATION-INFO", "the external commit's LeafNode has no DerivationInfo")
+    ep = em.epochs.for_derivation(comp.epoch_id)
+    assert ep.encryption_key is not None
+    leaf = content.path.leaf_node
+    tbe = dinfo.open_info(em.ecs, comp, ep.encryption_key, leaf.encryption_key)
+    d = _plan_rederivation(em, ep, tbe.leaf_index, tbe.random)
+    keys = operation_keys(em.ecs, gcs, d)
+    if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
+        fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+    group = Group.follow_external_join(
+        group_info, commit, Identity(leaf.credential, *keys.signature),
+        SiblingCommitKeys(keys.path_secret, keys.encryption[0]), keys.external_init_seed,
+        em.group_config())
+    commit_derivation(d)
+    em.expected_joins.discard(group_id)
+    em.groups[group_id] = HigherGroup(group, LeafOp(ep.epoch_id, keys.leaf_node_secret))
+    em.collect()
+    return Received(group_id, None, joined=True)
+
+
+_SUITES = (1, 2, 3, 4, 5, 6, 7)
+
+
+def _identity_of(leaf: LeafNode) -> bytes:
+    cred = leaf.credential
+    return cred.identity if isinstance(cred, BasicCredential) else cred.encode()
+
+
+def _external_commit_of_ours(message: MLSMessage, hg: HigherGroup | None) -> bool:
+    """An external commit the virtual client made: delivered for a group it is not in
+    (the DS fans it out to the virtual client it acts for), or removing its leaf (a
+    resync: EC-RESYNC-CREDENTIAL makes the joiner the virtual client)."""
+    body = message.body
+    if (not isinstance(body, PublicMessage)
+            or body.content.sender.sender_type != SenderType.NEW_MEMBER_COMMIT):
+        return False
+    commit = body.content.content
+    return hg is None or (isinstance(commit, Commit) and any(
+        isinstance(p, Remove) and p.removed == hg.group.own_leaf for p in commit.proposals))
+
+
+def _own_update(msg: MLSMessage, own_leaf: LeafIndex) -> LeafNode | None:
+    """The LeafNode of an Update proposal from our own (shared) leaf, sent as a
+    PublicMessage by a sibling."""
+    body = msg.body
+    if not isinstance(body, PublicMessage):
+        return None
+    fc = body.content
+    if (fc.sender.sender_type != SenderType.MEMBER or fc.sender.leaf_index != own_leaf
+            or not isinstance(fc.content, Update)):
+        return None
+    return fc.content.leaf_node
+
+
+def _group_info_suite(group_info: bytes) -> CipherSuite:
+    body = MLSMessage.decode(group_info).body
+    if not isinstance(body, GroupInfo):
+        raise DecodeError("not a GroupInfo message")
+    return get_suite(body.group_context.cipher_suite)
