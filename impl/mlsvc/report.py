@@ -365,7 +365,8 @@ def _columns(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, list[str]]
     return out
 
 
-def _asserted_ids(source: str, constants: dict[str, str]) -> set[str]:
+def asserted_ids(source: str, constants: dict[str, str]) -> set[str]:
+    """The check IDs a test module asserts (tests/unit/test_validation_table.py's rule)."""
     found: set[str] = set()
     for fn in ast.walk(ast.parse(source)):
         if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) or _disabled(fn):
@@ -393,7 +394,7 @@ def firing_tests_by_check(root: Path = ROOT) -> dict[str, list[str]]:
     constants = _impl_constants(root)
     out: dict[str, list[str]] = {}
     for path in sorted((root / "tests").rglob("*.py")):
-        for cid in _asserted_ids(path.read_text(), constants):
+        for cid in asserted_ids(path.read_text(), constants):
             out.setdefault(cid, []).append(str(path.relative_to(root)))
     return out
 

@@ -30,7 +30,6 @@ from mlsvc.cli import main
 from mlsvc_model.config import FINDINGS
 from mlsvc_model.invariants import INVARIANTS
 from tests.conftest import ROOT
-from tests.unit.test_validation_table import firing_tests_by_check
 
 ARTIFACTS = ROOT / "test-artifacts"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -238,10 +237,6 @@ def test_quick_page_is_deterministic(collected: report.Report) -> None:
     a.seconds = b.seconds = 0.0
     assert report.render(a) == report.render(b)
     assert report.lifecycle_svg() == report.lifecycle_svg()
-
-
-def test_scan_of_firing_tests_is_the_validation_tables() -> None:
-    assert report.firing_tests_by_check() == firing_tests_by_check()
 
 
 def test_a_finding_with_its_trace(collected: report.Report) -> None:
