@@ -78,7 +78,7 @@ clean:
 # ours); prints operations per second, exits non-zero on a violation. Long (the
 # simulation does a few operations per second): outside `make test`, which runs the
 # short version (tests/unit/test_vc_soak_short.py). The full JSON goes to SOAK_JSON.
-.PHONY: soak
+.PHONY: soak coverage
 SOAK_DB   ?= $(or $(TMPDIR),/tmp)/mlsvc-soak.db
 SOAK_JSON ?= $(basename $(SOAK_DB)).json
 SOAK_OPS  ?= 10000
@@ -93,3 +93,12 @@ soak: $(STAMP)
 		        "messages_lost", "violations"); \
 		print("soak: " + ", ".join(f"{k} {d[k]}" for k in keys))' $(SOAK_JSON); \
 	exit $$rc
+
+# Branch coverage (coverage.py) of the protocol layer: vc/, ext/, ds/, over the default
+# test run; prints the table with the lines and branches no test reaches.
+COVERAGE_PKGS := impl/mlsvc/vc,impl/mlsvc/ext,impl/mlsvc/ds
+coverage: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[coverage]'
+	HYPOTHESIS_PROFILE=ci $(BIN)/coverage run --branch --source=$(COVERAGE_PKGS) \
+		-m pytest -q -p no:cacheprovider
+	$(BIN)/coverage report --show-missing --skip-covered
