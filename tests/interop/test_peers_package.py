@@ -12,7 +12,7 @@ import pytest
 from mlsvc import peers
 from mlsvc.errors import MLSError, ParameterError
 from mlsvc.peers import ts_mls
-from tests.interop.conftest import require
+from tests.interop.conftest import missing_peer, require
 
 
 def test_engine_names() -> None:
@@ -57,8 +57,8 @@ def test_bridge_script_is_found_in_the_repository(monkeypatch: pytest.MonkeyPatc
 
 
 def test_bridge_script_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    if shutil.which("node") is None:
-        pytest.skip("no node here (covered by test_missing_node_is_unavailable)")
+    if shutil.which("node") is None:  # the project's missing-peer policy: fail, or skip loudly
+        missing_peer("ts-mls", "node is not on PATH")
     missing = tmp_path / "nowhere" / "bridge.mjs"
     monkeypatch.setenv(ts_mls.BRIDGE_ENV, str(missing))
     assert ts_mls.bridge_script() == missing

@@ -1008,11 +1008,7 @@ def _check_operations(cs: CipherSuite, value: Any) -> None:
         if x in punctured:
             raise Mismatch(f"{what}: leaf {x} already punctured, the deriver must resample")
         punctured.append(x)
-        _same(f"{what}.operation_secret", _ref_node(cs, base, _VC_DEPTH, x),
-              _hex(d, "operation_secret", what))
-        state, count = _ref_state(cs, base, _VC_DEPTH, punctured)
-        _same(f"{what}.state", state, _hex(d, "state", what))
-        _same(f"{what}.state_nodes", count, _int(d, "state_nodes", what))
+        _check_puncture(cs, base, punctured, x, d, what)
     what = "operations.resample"
     r = _fields(o["resample"], what, {"leaf_index", "draws", "operation_secret", "state",
                                       "state_nodes"})
@@ -1027,11 +1023,17 @@ def _check_operations(cs: CipherSuite, value: Any) -> None:
         if (j < len(draws) - 1) != (x in punctured):
             raise Mismatch(f"{dw}: every draw but the last must hit a punctured leaf (P3)")
     punctured.append(x)
+    _check_puncture(cs, base, punctured, x, r, what)
+
+
+def _check_puncture(cs: CipherSuite, base: bytes, punctured: list[int], x: int,
+                    d: dict[str, Any], what: str) -> None:
+    """One derivation: its operation secret, and the PPRF state after puncturing it."""
     _same(f"{what}.operation_secret", _ref_node(cs, base, _VC_DEPTH, x),
-          _hex(r, "operation_secret", what))
+          _hex(d, "operation_secret", what))
     state, count = _ref_state(cs, base, _VC_DEPTH, punctured)
-    _same(f"{what}.state", state, _hex(r, "state", what))
-    _same(f"{what}.state_nodes", count, _int(r, "state_nodes", what))
+    _same(f"{what}.state", state, _hex(d, "state", what))
+    _same(f"{what}.state_nodes", count, _int(d, "state_nodes", what))
 
 
 def _keys_of(cs: CipherSuite, operation_secret: bytes) -> dict[str, bytes]:
