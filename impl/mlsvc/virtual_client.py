@@ -44,6 +44,7 @@ from mlsvc.vc.emulator import (
     Received,
     VirtualClientConfig,
 )
+from mlsvc.vc.readings import NO_READINGS, Readings
 
 MAX_RETRIES = 8
 
@@ -87,15 +88,17 @@ class VirtualClient:
     def create(cls, ds: DeliveryService, vc_id: str, emulator_names: Sequence[str], *,
                suite: int = 1, seed: bytes | None = None,
                consistency: Consistency = Consistency.STRONG,
-               export_observer: Callable[[int, bytes], None] | None = None
-               ) -> VirtualClient:
+               export_observer: Callable[[int, bytes], None] | None = None,
+               readings: Readings = NO_READINGS) -> VirtualClient:
         """A virtual client whose first emulator creates the emulation group and adds the
         others by Welcome, all registered at the DS. `seed` makes every random draw
         reproducible (one SeededRandom per emulator); None uses the system's.
-        `export_observer`: see `Emulator` (test vectors only)."""
+        `export_observer`: see `Emulator` (test vectors only). `readings`: literal
+        readings of draft-00 (mlsvc.vc.readings; findings, never for deployment; F3 is
+        the DS's own option)."""
         if not emulator_names or len(set(emulator_names)) != len(emulator_names):
             raise StateError("a virtual client needs one or more distinct emulator names")
-        config = VirtualClientConfig(vc_id.encode(), suite, consistency)
+        config = VirtualClientConfig(vc_id.encode(), suite, consistency, readings=readings)
         cs = get_suite(suite)
         ems: dict[str, Emulator] = {}
         for name in emulator_names:

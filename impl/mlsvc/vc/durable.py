@@ -10,7 +10,10 @@ any key derived from them is sent; a deleted secret's record is deleted (and
 `mlsvc.store.SQLiteStore` leaves no copy of it in the file).
 
 Records (keys):
-  meta                 identity, configuration, long-term key, joins, removals, cursors
+  meta                 identity, configuration, long-term key, joins, removals, cursors;
+                       format 1, or format 2 = format 1 followed by `uint16 readings`
+                       (a bit per field of mlsvc.vc.readings.Readings, in field order),
+                       written only when some literal reading is on
   emulation            the emulation group (mlsvc.group.serialize, pending commit included)
   epoch/<n>            one EmulationEpoch (mlsvc.vc.state.write_epoch)
   group/<hex id>       one higher-level group: saved group, active LeafOp, proposed
@@ -33,6 +36,7 @@ struct {
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Final
 
 from mlsvc.codec import Reader, Writer
@@ -54,6 +58,7 @@ from mlsvc.vc.emulator import (
     VirtualClientConfig,
     _Pending,
 )
+from mlsvc.vc.readings import Readings
 from mlsvc.vc.state import (
     HeldKeyPackage,
     LeafOp,
@@ -64,7 +69,19 @@ from mlsvc.vc.state import (
 )
 
 FORMAT: Final = 1
+FORMAT_WITH_READINGS: Final = 2
 _KINDS = list(OutgoingKind)
+_READINGS = [f.name for f in fields(Readings)]
+
+
+def _readings_bits(readings: Readings) -> int:
+    return sum(1 << i for i, name in enumerate(_READINGS) if getattr(readings, name))
+
+
+def _readings_of(bits: int) -> Readings:
+    if bits >> len(_READINGS):
+        raise DecodeError(f"unknown literal readings in {bits:#06x}")
+    return Readings(**{name: bool(bits >> i & 1) for i, name in enumerate(_READINGS)})
 
 
 def _w_outgoing(w: Writer, o: Outgoing) -> None:
@@ -124,7 +141,8 @@ def _r_set(r: Reader) -> set[bytes]:
 
 def _meta(em: Emulator) -> bytes:
     w = Writer()
-    w.u16(FORMAT)
+    readings = _readings_bits(em.vc.readings)
+    w.u16(FORMAT_WITH_READINGS if readings else FORMAT)
     w.opaque(em.name)
     write_identity(w, em.identity)
     vc = em.vc
@@ -145,6 +163,8 @@ def _meta(em: Emulator) -> bytes:
     st = em.stats
     for v in (st.resamples, st.rederivations, st.collisions):
         w.u64(v)
+    if readings:
+        w.u16(readings)
     return w.bytes()
 
 
@@ -235,7 +255,8 @@ def restore(store: Store, rng: RandomSource,
     if meta is None:
         raise DecodeError("the store holds no emulator")
     r = Reader(meta)
-    if r.u16() != FORMAT:
+    fmt = r.u16()
+    if fmt not in (FORMAT, FORMAT_WITH_READINGS):
         raise DecodeError("unknown emulator record format")
     name = r.opaque()
     identity = read_identity(r)
@@ -243,15 +264,25 @@ def restore(store: Store, rng: RandomSource,
     consistency = Consistency.STRONG if r.u8() == 0 else Consistency.EVENTUAL
     retained, window = r.u32(), r.u32()
     cp = VCCodePoints(r.u16(), r.u16(), r.u16())
-    vc = VirtualClientConfig(vc_name, suite, consistency, retained, window, cp)
-    em = Emulator(name, identity, vc, rng, clock)
-    em.vc_signing_key = r.opaque()
-    em.removed = r.bool()
-    em.removals = dict(r.vector(lambda r2: (r2.opaque(), r2.u64())))
-    em.join_externally, em.expected_joins, em.announced_joins = _r_set(r), _r_set(r), _r_set(r)
-    em.cursors = dict(r.vector(lambda r2: (r2.opaque(), r2.u64())))
-    em.stats = EmulatorStats(r.u64(), r.u64(), r.u64())
+    vc_signing_key = r.opaque()
+    removed = r.bool()
+    removals = dict(r.vector(lambda r2: (r2.opaque(), r2.u64())))
+    joins = _r_set(r), _r_set(r), _r_set(r)
+    cursors = dict(r.vector(lambda r2: (r2.opaque(), r2.u64())))
+    stats = EmulatorStats(r.u64(), r.u64(), r.u64())
+    readings = _readings_of(r.u16()) if fmt == FORMAT_WITH_READINGS else Readings()
     r.finish()
+    if fmt == FORMAT_WITH_READINGS and not readings.any:
+        raise DecodeError("emulator record format 2 without a literal reading")
+    vc = VirtualClientConfig(vc_name, suite, consistency, retained, window, cp,
+                             readings=readings)
+    em = Emulator(name, identity, vc, rng, clock)
+    em.vc_signing_key = vc_signing_key
+    em.removed = removed
+    em.removals = removals
+    em.join_externally, em.expected_joins, em.announced_joins = joins
+    em.cursors = cursors
+    em.stats = stats
     gcfg = em.group_config()
     emu = store.get("emulation")
     if emu is not None:

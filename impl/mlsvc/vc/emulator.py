@@ -72,6 +72,7 @@ from mlsvc.vc.operation import (
     derive_and_commit,
     operation_keys,
 )
+from mlsvc.vc.readings import NO_READINGS, Readings
 
 # re-exported: the emulator's API names these (they live beside what uses them)
 from mlsvc.vc.receive import Received as Received
@@ -95,6 +96,8 @@ class VirtualClientConfig:
     sent_key_window: int = EVENTUAL_SENT_KEY_WINDOW
     codepoints: VCCodePoints = DEFAULT_VC_CODEPOINTS
     ext_codepoints: CodePoints = DEFAULT_CODEPOINTS
+    # literal readings of draft-00 (mlsvc.vc.readings): findings, never for deployment
+    readings: Readings = NO_READINGS
 
 
 class OutgoingKind(Enum):
