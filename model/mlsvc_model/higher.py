@@ -370,9 +370,11 @@ def deliver(w: World, emulator: str, log: str) -> str:
     em = actor(w, emulator, "deliver")
     if log == EMULATION:
         require(em.emu_cursor < len(w.emu_log), "deliver", "nothing to deliver")
+        w.delivered.append((emulator, log))
         process_emulation(w, em)
         return "processed"
     view, item = _next_item(w, em, log)
+    w.delivered.append((emulator, log))
     if view is None:
         view = em.groups[log] = GroupView(w.groups[log].vc_join_index, -1, None, [], frozenset())
     if isinstance(item, Message):

@@ -247,6 +247,8 @@ class World:
     public_leaves: list[tuple[str, int]] = field(default_factory=list)  # (where, op)
     signing_key: Tok = field(default_factory=lambda: fresh("signing_key", 0))
     trace: list[Step] = field(default_factory=list)
+    # every (emulator, log) the DS handed over, in order (a refinement check replays them)
+    delivered: list[tuple[str, str]] = field(default_factory=list)
     counter: int = 0
     _sealed_index: dict[Tok, list[Tok]] | None = None
 
