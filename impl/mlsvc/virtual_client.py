@@ -35,6 +35,7 @@ from mlsvc.messages.codepoints import SenderType
 from mlsvc.messages.framing import PublicMessage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.store import Store
+from mlsvc.vc.codepoints import RETAINED_EPOCHS
 from mlsvc.vc.durable import Checkpointer, restore
 from mlsvc.vc.emulator import (
     Consistency,
@@ -47,6 +48,16 @@ from mlsvc.vc.emulator import (
 from mlsvc.vc.readings import NO_READINGS, Readings
 
 MAX_RETRIES = 8
+
+
+class NothingToDeliver(StateError):
+    """`deliver_next`: the DS holds nothing more of that log for that emulator."""
+
+
+class StaleEmulationEpoch(StateError):
+    """M4 (`require_latest`): the DS holds emulation-group messages the emulator has not
+    processed, so its latest emulation epoch is not the group's: deriving from it now
+    could use an epoch the other emulators delete (finding F12)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class VirtualClient:
         self.duplicates = 0  # deliveries handed over twice (a faulty DS), skipped
         self.refetched = 0  # deliveries fetched again after a gap (a dropped one)
         self.rejected: set[bytes] = set()  # digests of deliveries an emulator refused
+        self.rejected_by: dict[str, set[bytes]] = {}  # the same, per emulator
         self.listeners: list[Callable[[Event], None]] = []
         self.sent: list[tuple[str, Outgoing, Submitted]] = []  # every submission, in order
         self.ignored: list[tuple[str, Delivery]] = []  # deliveries for groups not held
@@ -89,16 +101,18 @@ class VirtualClient:
                suite: int = 1, seed: bytes | None = None,
                consistency: Consistency = Consistency.STRONG,
                export_observer: Callable[[int, bytes], None] | None = None,
-               readings: Readings = NO_READINGS) -> VirtualClient:
+               readings: Readings = NO_READINGS,
+               retained_epochs: int = RETAINED_EPOCHS) -> VirtualClient:
         """A virtual client whose first emulator creates the emulation group and adds the
         others by Welcome, all registered at the DS. `seed` makes every random draw
         reproducible (one SeededRandom per emulator); None uses the system's.
         `export_observer`: see `Emulator` (test vectors only). `readings`: literal
         readings of draft-00 (mlsvc.vc.readings; findings, never for deployment; F3 is
-        the DS's own option)."""
+        the DS's own option). `retained_epochs`: R of P19."""
         if not emulator_names or len(set(emulator_names)) != len(emulator_names):
             raise StateError("a virtual client needs one or more distinct emulator names")
-        config = VirtualClientConfig(vc_id.encode(), suite, consistency, readings=readings)
+        config = VirtualClientConfig(vc_id.encode(), suite, consistency,
+                                     retained_epochs=retained_epochs, readings=readings)
         cs = get_suite(suite)
         ems: dict[str, Emulator] = {}
         for name in emulator_names:
@@ -194,7 +208,9 @@ class VirtualClient:
         except MLSError:
             # refused: its bytes are not tried again, but its position stays open for
             # the genuine message (a retransmission, a refetch)
-            self.rejected.add(hashlib.sha256(d.message).digest())
+            digest = hashlib.sha256(d.message).digest()
+            self.rejected.add(digest)
+            self.rejected_by.setdefault(name, set()).add(digest)
             raise
         em.cursors[key] = pos
         if event is not None and event.received.joined:
@@ -223,6 +239,48 @@ class VirtualClient:
             if event is not None:
                 events.append(event)
         return events
+
+    def _unprocessed(self, name: str, em: Emulator, group_id: bytes) -> list[Delivery]:
+        """The deliveries of one log addressed to `name` past its cursor, not refused
+        by `name` before, in the DS's order; the Welcomes to that group not yet
+        processed count too (a Welcome is the group's first delivery)."""
+        refused = self.rejected_by.get(name, set())
+        items = [x for x in self.ds.refetch(name, group_id, em.cursors.get(group_id, -1))
+                 if hashlib.sha256(x.message).digest() not in refused]
+        if em.emulation is None or group_id != em.emu.group_id:
+            items += [x for x in self.ds.welcomes_for(name, -1)
+                      if x.group_id == group_id
+                      and b"welcome/" + str(x.seq).encode() not in em.cursors
+                      and hashlib.sha256(x.message).digest() not in refused]
+        return sorted(items, key=lambda x: x.seq)
+
+    def deliver_next(self, name: str, group_id: bytes) -> Event | None:
+        """Hand emulator `name` exactly the next delivery of one log past its cursor:
+        the emulation group's or a higher-level group's (for a group it is not in yet,
+        a Welcome to it counts as the group's first delivery; for an announced external
+        join, the external commit is in the group's log), taken from the DS's log
+        (`refetch`, `welcomes_for`), handled as `sync` handles a delivery, and nothing
+        else: no other log moves, nothing is submitted. For drivers that control the
+        interleaving (the model's `deliver`); the copy still in the mailbox is skipped
+        later as a duplicate. Returns the Event (None for a delivery `sync` would
+        ignore too). NothingToDeliver when nothing is left; errors of processing
+        propagate as in `sync` (typed, with check ids)."""
+        em = self.emulators[name]
+        items = self._unprocessed(name, em, group_id)
+        if not items:
+            raise NothingToDeliver(f"the DS holds nothing more of group {group_id.hex()} "
+                                   f"for {name}")
+        return self._once(name, em, items[0])
+
+    def require_latest(self, name: str) -> None:
+        """M4 (the model's require_latest): derive only from the emulation group's
+        latest epoch. StaleEmulationEpoch when the DS holds emulation-group messages for
+        `name` past its cursor (not counting ones it refused: they never will be)."""
+        em = self.emulators[name]
+        behind = self._unprocessed(name, em, em.emu.group_id)
+        if behind:
+            raise StaleEmulationEpoch(f"{name} has not processed {len(behind)} "
+                                      "emulation-group message(s): its epoch is stale (M4)")
 
     def point(self, name: str, point: str) -> None:
         if self.on_point is not None:
@@ -381,17 +439,20 @@ class VirtualClient:
         return next(iter(self.emulators.values())).emu.group_id
 
     def add_emulator(self, by: str, emulator: Emulator, *,
-                     external: Iterable[bytes] = ()) -> None:
+                     external: Iterable[bytes] = (), join_now: bool = True) -> None:
         """§4.1 (P13, P18): `by` (caught up first) adds `emulator` by Welcome; it gets
         every group by state transfer, except those in `external`, which it then joins by
-        external commit (a resync, announced by ExternalJoin)."""
+        external commit (a resync, announced by ExternalJoin). `join_now=False` leaves
+        those external joins to the caller (`external_join`, or `act_now`), for drivers
+        that control the interleaving."""
         name = emulator.name.decode()
         if name in self.emulators:
             raise StateError(f"{name} is an emulator of {self.id} already")
         self.ds.register_client(name)
         self._add(by, name, emulator, tuple(external))
-        for gid in sorted(emulator.join_externally):
-            self.external_join(name, gid)
+        if join_now:
+            for gid in sorted(emulator.join_externally):
+                self.external_join(name, gid)
 
     def _add(self, by: str, name: str, emulator: Emulator, external: tuple[bytes, ...]
              ) -> None:
@@ -415,26 +476,45 @@ class VirtualClient:
         self.emulators[name] = emulator
         self.point(name, "welcome-joined")  # step one done: a store may be attached here
 
-    def remove_emulator(self, by: str, name: str) -> None:
+    def remove_emulator(self, by: str, name: str, *, commit_groups: bool = True,
+                        sync: bool = True) -> Submitted:
         """§4.3 in the order of P21: the DS deletes the outstanding KeyPackages; `by`
         commits the Remove and sends the new long-term key (ResyncMessage); then it
         commits with a path in every higher-level group from the new epoch. `name` may
         also be a device this loop no longer runs (lost, or died while being added): it
-        only has to be a member of the emulation group (VC-EMULATOR-NOT-MEMBER)."""
+        only has to be a member of the emulation group (VC-EMULATOR-NOT-MEMBER).
+        Returns the DS's verdict on the Remove.
+
+        For drivers that control the interleaving: `commit_groups=False` leaves the
+        commits in the higher-level groups to the caller; `sync=False` neither syncs `by`
+        nor retries: `by` must be on the latest emulation epoch (`require_latest`,
+        checked before anything changes) and a refused Remove is returned as refused,
+        with nothing else done after it."""
         if name == by:
             raise StateError(f"{by} cannot remove itself")
-        self.sync([by])
+        if sync:
+            self.sync([by])
+        else:
+            self.require_latest(by)
         self.emulators[by].emulation_leaf_of(name.encode())  # before anything changes
         self.ds.delete_key_packages(self.id)
-        self.act(by, lambda em: em.remove_emulator(name.encode()))
+
+        def remove(em: Emulator) -> Outgoing:
+            return em.remove_emulator(name.encode())
+
+        verdict = self.act(by, remove) if sync else self.act_now(by, remove)
+        if not verdict.accepted:
+            return verdict
         if name in self.ds.emulators(self.id):
             self.ds.remove_emulator(self.id, name)
         if name in self.ds.members(self.emulation_group_id):
             self.ds.remove_member(self.emulation_group_id, name)
         if name in self.emulators:
             self.removed[name] = self.emulators.pop(name)
-        for gid in sorted(self.emulators[by].groups):
-            self.commit(by, gid)
+        if commit_groups:
+            for gid in sorted(self.emulators[by].groups):
+                self.commit(by, gid)
+        return verdict
 
     def onboard(self, emulator: Emulator, key_packages: int = 1) -> None:
         """§4.2 (P14): `emulator` joins without a sibling: external commit into the
@@ -473,18 +553,45 @@ class VirtualClient:
         if hg is not None:
             self.ds.publish_group_info(group_id, hg.group.group_info())
 
-    def act(self, name: str, make: Callable[[Emulator], Outgoing]) -> Submitted:
-        """P19/P22: sync `name`, let it act, submit; on refusal sync and act anew."""
+    def act(self, name: str, make: Callable[[Emulator], Outgoing], *,
+            derives: bool = False) -> Submitted:
+        """P19/P22: sync `name`, let it act, submit; on refusal sync and act anew.
+
+        `derives`: `make` derives a new operation outside an emulation Commit (a commit
+        or an Update in a higher-level group): after the sync, M4 holds (what a drop
+        left behind in the emulation group is fetched first, then `require_latest`),
+        unless the literal reading derive_from_stale_epoch (F12) is on. Actions carried
+        by an emulation Commit need no such check: the DS refuses a stale one."""
         for attempt in range(self.max_retries + 1):
             self.sync([name])
             if attempt:  # refused: maybe what we miss was dropped on the way (a gap)
                 self.catch_up(name)
-            out = make(self.emulators[name])
+            em = self.emulators[name]
+            if derives and not em.vc.readings.derive_from_stale_epoch:
+                if self._unprocessed(name, em, em.emu.group_id):
+                    self.catch_up(name)
+                self.require_latest(name)
+            out = make(em)
             self.point(name, "derived")
             verdict = self.submit(name, out)
             if verdict.accepted:
                 return verdict
         raise StateError(f"{name} was refused {self.max_retries + 1} times")
+
+    def act_now(self, name: str, make: Callable[[Emulator], Outgoing], *,
+                derives: bool = False) -> Submitted:
+        """`act` without syncing and without retrying, for drivers that control the
+        interleaving: `require_latest` first when `derives` (skipped under the reading
+        derive_from_stale_epoch, F12; StaleEmulationEpoch, nothing derived), then one
+        submission, and the DS's verdict handed to the emulator and returned. An
+        accepted action's second step (KeyPackage upload, external commit) follows as
+        in `act`."""
+        em = self.emulators[name]
+        if derives and not em.vc.readings.derive_from_stale_epoch:
+            self.require_latest(name)
+        out = make(em)
+        self.point(name, "derived")
+        return self.submit(name, out)
 
     # --- the virtual client's actions ------------------------------------------------------
 
@@ -496,10 +603,10 @@ class VirtualClient:
         return self.act(name, lambda em: em.emulation_commit())
 
     def commit(self, name: str, group_id: bytes) -> Submitted:
-        return self.act(name, lambda em: em.vc_commit(group_id))
+        return self.act(name, lambda em: em.vc_commit(group_id), derives=True)
 
     def update(self, name: str, group_id: bytes) -> Submitted:
-        return self.act(name, lambda em: em.vc_update(group_id))
+        return self.act(name, lambda em: em.vc_update(group_id), derives=True)
 
     def send(self, name: str, group_id: bytes, data: bytes) -> Submitted:
         return self.act(name, lambda em: em.send_private_message(group_id, data))

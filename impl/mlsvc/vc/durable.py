@@ -20,7 +20,10 @@ Records (keys):
                        Updates, retained sent generations
   replaced/<hex id>    a group being resynced, until the DS accepts the external commit
   kp/<hex ref>         one announced KeyPackage (HeldKeyPackage)
-  outbox               messages awaiting the DS's verdict, and the pending action
+  outbox               messages awaiting the DS's verdict, and the pending action;
+                       then, only if some awaiting application message has one, the
+                       reuse-guard inputs: `struct { opaque group_id<V>; uint32 x; }
+                       ReuseGuardX<V>` (a record without it reads as none)
 
 ~~~ tls
 struct {
@@ -36,7 +39,7 @@ struct {
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Final
 
 from mlsvc.codec import Reader, Writer
@@ -192,7 +195,16 @@ def _outbox(em: Emulator) -> bytes:
     w.optional_with(a, action)
     w.vector(sorted((gid, op) for gid, (op, _) in em._pending_ops.items()), _w_proposed)
     w.vector(list(em.to_upload), lambda w2, v: w2.opaque(v))
+    xs = sorted((o.group_id, o.reuse_guard_x) for o in em.pending.values()
+                if o.reuse_guard_x is not None)
+    if xs:
+        w.vector(xs, _w_group_x)
     return w.bytes()
+
+
+def _w_group_x(w: Writer, item: tuple[bytes, int]) -> None:
+    w.opaque(item[0])
+    w.u32(item[1])
 
 
 def _w_bundle(w: Writer, b: KeyPackageBundle) -> None:
@@ -324,5 +336,11 @@ def restore(store: Store, rng: RandomSource,
         em._action = rr.optional(action)
         em._pending_ops = dict(rr.vector(lambda r2: (r2.opaque(), (LeafOp.read(r2), None))))
         em.to_upload = rr.vector(lambda r2: r2.opaque())
+        if rr.remaining():
+            for gid, x in rr.vector(lambda r2: (r2.opaque(), r2.u32())):
+                app = em.pending.get(gid)
+                if app is None or app.kind is not OutgoingKind.APPLICATION:
+                    raise DecodeError("a reuse-guard x for no awaiting application message")
+                em.pending[gid] = replace(app, reuse_guard_x=x)
         rr.finish()
     return em

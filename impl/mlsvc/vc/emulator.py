@@ -64,12 +64,13 @@ from mlsvc.vc.codepoints import (
 from mlsvc.vc.codepoints import (
     Consistency as Consistency,
 )
-from mlsvc.vc.epoch import EpochStore, open_epoch
+from mlsvc.vc.epoch import EmulationEpoch, EpochStore, open_epoch
 from mlsvc.vc.generation_id import generation_id
 from mlsvc.vc.operation import (
     Derivation,
     OperationKeys,
     derive_and_commit,
+    leaf_node_secret,
     operation_keys,
 )
 from mlsvc.vc.readings import NO_READINGS, Readings
@@ -80,7 +81,7 @@ from mlsvc.vc.receive import (
     _group_info_suite,
     _identity_of,
 )
-from mlsvc.vc.reuse_guard import make_reuse_guard
+from mlsvc.vc.reuse_guard import check_x, make_reuse_guard_x
 from mlsvc.vc.state import HeldKeyPackage, LeafOp
 from mlsvc.vc.state import HigherGroup as HigherGroup
 
@@ -125,6 +126,8 @@ class Outgoing:
     nonce: bytes | None = None
     group_info: bytes | None = None  # external commit: the GroupInfo it was made from
     welcome: bytes | None = None  # emulation Commit adding emulators: their Welcome
+    # application: the reuse guard's input x (§5.8), for audits of the partition
+    reuse_guard_x: int | None = None
 
 
 @dataclass(frozen=True)
@@ -339,15 +342,47 @@ class Emulator:
                                    roster))
         self.collect()
 
-    def collect(self) -> list[int]:
+    def collect(self, quiescent: bool = False) -> list[int]:
         """Delete emulation epochs no live key material references (§5.2 "until no key
-        material derived from it is actively used anymore")."""
-        refs: set[bytes] = set()
-        for hg in self.groups.values():
-            refs.add(hg.active.epoch_id)
-            refs.update(op.epoch_id for op in hg.proposed.values())
-        refs.update(kp.op.epoch_id for kp in self.key_packages.values())
-        return self.epochs.collect(refs)
+        material derived from it is actively used anymore"); returns their numbers.
+
+        `quiescent=True`: the caller asserts that this emulator has processed everything
+        the DS holds for it. Then the model's deletion rule applies
+        (mlsvc_model.common.collect): every unreferenced epoch but the latest goes,
+        regardless of the P19 window (EpochStore.collect_quiescent), and every retained
+        operation (Q7) whose operation is not live any more is dropped from its epoch
+        (live: the active and proposed LeafNodes of every group, including a group being
+        resynced and a commit awaiting its verdict, and the held KeyPackages; a retained
+        operation is related to its LeafOp by leaf_node_secret)."""
+        if not quiescent:
+            refs: set[bytes] = set()
+            for hg in self.groups.values():
+                refs.add(hg.active.epoch_id)
+                refs.update(op.epoch_id for op in hg.proposed.values())
+            refs.update(kp.op.epoch_id for kp in self.key_packages.values())
+            return self.epochs.collect(refs)
+        live = self._live_ops()
+        gone = self.epochs.collect_quiescent({op.epoch_id for op in live})
+        for ep in self.epochs.epochs.values():
+            for leaf, kept in list(ep.retained.items()):
+                op = LeafOp(ep.epoch_id, self._leaf_node_secret(ep, kept.operation_secret))
+                if op not in live:
+                    del ep.retained[leaf]
+        return gone
+
+    def _live_ops(self) -> set[LeafOp]:
+        """The operations whose key material is in use (mlsvc_model.common.live_ops)."""
+        live: set[LeafOp] = set()
+        for hg in (*self.groups.values(), *self._replaced.values()):
+            live.add(hg.active)
+            live.update(hg.proposed.values())
+        live.update(op for op, _ in self._pending_ops.values())
+        live.update(kp.op for kp in self.key_packages.values())
+        return live
+
+    def _leaf_node_secret(self, ep: EmulationEpoch, operation_secret: bytes) -> bytes:
+        """P8: an operation's leaf_node_secret (its encryption_key_secret)."""
+        return leaf_node_secret(self.ecs, operation_secret)
 
     def emulation_commit(self, action: VirtualClientAction | None = None) -> Outgoing:
         """A Commit with a path in the emulation group (an emulator's own update, and the
@@ -639,33 +674,52 @@ class Emulator:
         ep = self.epochs.by_id(hg.active.epoch_id)
         return ep.roster.get(int(ep.own_leaf)) == _identity_of_identity(self.identity)
 
-    def send_private_message(self, group_id: bytes, data: bytes) -> Outgoing:
-        """§5.6-§5.9: an application message with the FF1 reuse guard (P8-P10, Q5) and,
-        in the strong mode, its generation ID (Q4)."""
-        self._require_no_pending(group_id)
+    def reuse_guard_position(self, group_id: bytes) -> tuple[LeafIndex, int]:
+        """§5.8, P9: (leaf_index, N) for this emulator's reuse guard in `group_id`: its
+        index and the leaf count at the emulation epoch e the active LeafNode names;
+        VC-SEND-BEFORE-ROTATION when it was no member of e."""
         hg = self._group(group_id)
         ep = self.epochs.by_id(hg.active.epoch_id)
         if not self.can_send(group_id):
             fail("VC-SEND-BEFORE-ROTATION", "this emulator was no member of the emulation "
                                             "epoch the virtual client's leaf comes from (P9)")
-        seen: list[tuple[bytes, int, bytes]] = []
+        return ep.own_leaf, ep.leaf_count
+
+    def send_private_message(self, group_id: bytes, data: bytes, *, x: int | None = None
+                             ) -> Outgoing:
+        """§5.6-§5.9: an application message with the FF1 reuse guard (P8-P10, Q5) and,
+        in the strong mode, its generation ID (Q4).
+
+        `x`: the reuse guard's input chosen by the caller instead of at random (the
+        model's adversarial sender picks it; a refinement test replays that choice). It
+        must be a uint32 with x mod N == leaf_index for the epoch the reuse guard uses
+        (`reuse_guard_position`), else ParameterError before anything changes (the
+        sending ratchet does not advance). The x used is `Outgoing.reuse_guard_x`."""
+        self._require_no_pending(group_id)
+        hg = self._group(group_id)
+        ep = self.epochs.by_id(hg.active.epoch_id)  # Q4: the generation ID's epoch e
+        leaf_index, n_leaves = self.reuse_guard_position(group_id)
+        if x is not None:
+            check_x(x, leaf_index, n_leaves)  # before the ratchet moves
+        seen: list[tuple[bytes, int, bytes, int]] = []
 
         def guard(nonce: bytes, generation: int) -> bytes:
-            rg = make_reuse_guard(self.ecs, hg.active.leaf_node_secret, nonce, ep.own_leaf,
-                                  ep.leaf_count, self.rng)
-            seen.append((nonce, generation, rg))
+            rg, used_x = make_reuse_guard_x(self.ecs, hg.active.leaf_node_secret, nonce,
+                                            leaf_index, n_leaves, self.rng, x)
+            seen.append((nonce, generation, rg, used_x))
             return rg
 
         g = hg.group
         msg = g.encrypt(data, reuse_guard=guard, retain_key=True)
-        nonce, generation, rg = seen[0]
+        nonce, generation, rg, used_x = seen[0]
         gid = generation_id(self.ecs, ep.generation_id_secret, generation,
                             RatchetType.APPLICATION)
         used = bytes(a ^ b for a, b in zip(nonce[:4], rg, strict=True)) + nonce[4:]
         result = Outgoing(OutgoingKind.APPLICATION, group_id, msg,
                           generation_id=gid if self.vc.consistency is Consistency.STRONG
                           else None, generation=generation,
-                          key_id=(group_id, g.epoch, int(g.own_leaf), generation), nonce=used)
+                          key_id=(group_id, g.epoch, int(g.own_leaf), generation), nonce=used,
+                          reuse_guard_x=used_x)
         self.pending[group_id] = result
         return result
 

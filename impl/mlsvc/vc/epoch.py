@@ -21,7 +21,10 @@ What stays, and for how long (P9, P19, Q4):
   roster, generation_id_secret) while some active LeafNode of the virtual client or an
   outstanding KeyPackage names the epoch: the reuse guard (§5.8, P9) and the generation
   ID (§5.9, Q4) of that leaf need them.
-`EpochStore.collect` deletes what nothing references any more.
+`EpochStore.collect` deletes what nothing references any more. At quiescence (the
+emulator has processed everything the DS holds for it) `collect_quiescent` applies the
+model's deletion rule instead: every unreferenced epoch but the latest goes, whatever
+the window (mlsvc_model.common.collect).
 """
 
 from __future__ import annotations
@@ -150,6 +153,21 @@ class EpochStore:
         newest = max(self.epochs) if self.epochs else 0
         gone = [n for n, e in self.epochs.items()
                 if n < newest - self.retained_epochs and e.epoch_id not in keep]
+        for n in gone:
+            del self.epochs[n]
+        return gone
+
+    def collect_quiescent(self, referenced: Iterable[bytes]) -> list[int]:
+        """The model's deletion rule at quiescence (the caller asserts the emulator has
+        processed everything the DS holds for it): delete every epoch that no live key
+        material references (by epoch_id), except the latest, regardless of the P19
+        window. Returns the epoch numbers deleted."""
+        if not self.epochs:
+            return []
+        keep = set(referenced)
+        newest = max(self.epochs)
+        gone = [n for n, e in self.epochs.items()
+                if n != newest and e.epoch_id not in keep]
         for n in gone:
             del self.epochs[n]
         return gone

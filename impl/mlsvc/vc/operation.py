@@ -158,6 +158,12 @@ def commit_derivation(d: Derivation) -> None:
     d.epoch.retained[d.leaf] = RetainedOperation(d.leaf_index, d.random, d.operation_secret)
 
 
+def leaf_node_secret(cs: CipherSuite, operation_secret: bytes) -> bytes:
+    """P8: an operation's leaf_node_secret, its encryption_key_secret
+    (DeriveSecret(operation_secret, "Encryption Key"), the emulation group's suite)."""
+    return derive_secret(cs, operation_secret, ENCRYPTION_KEY_LABEL)
+
+
 @dataclass(frozen=True)
 class OperationSecrets:
     """The sub-secrets of one operation_secret (P4, P17)."""

@@ -26,7 +26,10 @@ in the class. proofs/ (partition.*) checks this for every k in 0..32.
 
 API (pure functions; the framing layer passes the result into PrivateMessage
 encryption, RFC 9420 §6.3.2, where reuse_guard is XORed into the nonce):
-- `make_reuse_guard(cs, secret, key_schedule_nonce, leaf_index, n_leaves, rng) -> bytes`
+- `make_reuse_guard(cs, secret, key_schedule_nonce, leaf_index, n_leaves, rng, x=None)
+  -> bytes`, and `make_reuse_guard_x` (the same, returning x too). `x` given: that x
+  instead of a random one (the model's adversarial sender picks x; a refinement test
+  replays its choice); it must be in the sender's class (`check_x`), else ParameterError
 - `recover_leaf_index(cs, secret, key_schedule_nonce, reuse_guard, n_leaves) -> LeafIndex`
 `cs` is the emulation group's CipherSuite (mlsvc.crypto.suites.get_suite).
 """
@@ -103,6 +106,39 @@ def choose_x(leaf_index: int, n_leaves: int, rng: RandomSource) -> int:
     return class_member(int.from_bytes(draw, "big"), leaf_index, k)
 
 
+def check_x(x: int, leaf_index: int, n_leaves: int) -> None:
+    """§5.8: an x chosen by the caller is a uint32 with x mod N == leaf_index (and N, the
+    leaf index are valid); ParameterError otherwise."""
+    k = leaf_count_exponent(n_leaves)
+    _check_leaf_index(leaf_index, n_leaves)
+    if not isinstance(x, int) or isinstance(x, bool):
+        raise ParameterError(f"x {x!r} is not an integer")
+    if not 0 <= x < 1 << 32:
+        raise ParameterError(f"x {x} is not a uint32")
+    if x & ((1 << k) - 1) != leaf_index:
+        raise ParameterError(f"x {x} mod {n_leaves} is not the leaf index {leaf_index} "
+                             "(§5.8)")
+
+
+def make_reuse_guard_x(
+    cs: CipherSuite,
+    secret: bytes,
+    key_schedule_nonce: bytes,
+    leaf_index: LeafIndex,
+    n_leaves: int,
+    rng: RandomSource,
+    x: int | None = None,
+) -> tuple[bytes, int]:
+    """`make_reuse_guard`, returning (reuse_guard, x): the x used, for audits of the
+    partition (two senders' x never in one class)."""
+    prp_key = derive_prp_key(cs, secret, key_schedule_nonce)
+    if x is None:
+        x = choose_x(leaf_index, n_leaves, rng)
+    else:
+        check_x(x, leaf_index, n_leaves)
+    return prp_encrypt(prp_key, x).to_bytes(REUSE_GUARD_LENGTH, "big"), x
+
+
 def make_reuse_guard(
     cs: CipherSuite,
     secret: bytes,
@@ -110,17 +146,18 @@ def make_reuse_guard(
     leaf_index: LeafIndex,
     n_leaves: int,
     rng: RandomSource,
+    x: int | None = None,
 ) -> bytes:
     """The 4-byte reuse_guard an emulator puts in a PrivateMessage's sender data (§5.8).
 
     `secret` is leaf_node_secret (P8), `key_schedule_nonce` the higher-level group's
     nonce before the XOR (Q5), `leaf_index` the sender's index in the emulation group at
     epoch e and `n_leaves` that tree's leaf count N (P9), `rng` the injected source.
-    Raises ParameterError for N not a power of two, N > 2^32, leaf_index >= N, or a
-    secret that is not Kdf.Nh bytes."""
-    prp_key = derive_prp_key(cs, secret, key_schedule_nonce)
-    x = choose_x(leaf_index, n_leaves, rng)
-    return prp_encrypt(prp_key, x).to_bytes(REUSE_GUARD_LENGTH, "big")
+    `x`: the caller's x instead of a random one (not drawn from `rng`); it must satisfy
+    `check_x`. Raises ParameterError for N not a power of two, N > 2^32, leaf_index >=
+    N, a secret that is not Kdf.Nh bytes, or an x outside the sender's class."""
+    return make_reuse_guard_x(cs, secret, key_schedule_nonce, leaf_index, n_leaves, rng,
+                              x)[0]
 
 
 def recover_x(cs: CipherSuite, secret: bytes, key_schedule_nonce: bytes,
