@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-long model-long check lint typecheck bench bench-quick proofs vectors study clean mutation
+.PHONY: refine setup demo test test-long model-long check lint typecheck bench bench-quick proofs vectors study clean mutation
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ test: $(STAMP)
 test-long: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -m "slow or not slow"
 
+# The refinement test, long profile: the model judges the implementation (refine/,
+# docs/REFINEMENT.md); the default run has the short profile (tests/refinement).
+refine: $(STAMP)
+	$(BIN)/mlsvc model refine --profile long
+
 # The model exploration alone, long profile (also part of test-long).
 model-long: $(STAMP)
 	$(BIN)/mlsvc model explore --profile long
@@ -40,7 +45,7 @@ model-long: $(STAMP)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check impl model proofs tests bench
+	$(BIN)/ruff check impl model proofs refine tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -59,8 +64,8 @@ bench-quick: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench --quick
 
-# Mutation testing (mutmut) of the vc primitives, ext/ and group/validation.py, outside the
-# default test run; prints the score (docs/MUTATION.md). Long: run it in the background.
+# Mutation testing (mutmut) of every module of vc/, ext/ and ds/, outside the default test
+# run; prints the score, per package too (docs/MUTATION.md). Long: run it in the background.
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[mutation]'
 	$(BIN)/python tools/mutation.py

@@ -3,12 +3,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from mlsvc.ds import Consistency, DeliveryService
 from mlsvc.ds.errors import DeliveryError, UnacceptableMessage
+from mlsvc.ds.persist import (
+    _GENID,
+    _LOG,
+    _WELCOME,
+    STATE_KEY,
+    SavedMarks,
+    _encode_entry,
+    encode_snapshot,
+    load_records,
+    state_records,
+)
+from mlsvc.ds.state import Delivery, DeliveryKind, DSState, GenerationIdRecord, GroupRecord
 from mlsvc.ds.wire import RatchetType, ratchet_type_of
-from mlsvc.errors import LocalError, RemoteError, StateError
+from mlsvc.errors import DecodeError, LocalError, RemoteError, StateError
 from mlsvc.messages.codepoints import ContentType
+from mlsvc.store import MemoryStore
+from tests.unit.test_ds import World, world
+from tests.unit.test_ds_persist import busy_ds
+
+__all__ = ["world"]  # the session fixture of test_ds.py
 
 
 @pytest.mark.parametrize("cls, base", [(DeliveryError, StateError),
@@ -27,3 +47,98 @@ def test_ratchet_type_follows_the_content_type() -> None:
     assert ratchet_type_of(ContentType.PROPOSAL) is RatchetType.HANDSHAKE
     assert ratchet_type_of(ContentType.COMMIT) is RatchetType.HANDSHAKE
     assert (int(RatchetType.APPLICATION), int(RatchetType.HANDSHAKE)) == (1, 2)
+
+
+# --- ds/persist.py: the store layout ------------------------------------------------------
+
+
+def _state_only(state: DSState) -> MemoryStore:
+    store = MemoryStore()
+    store.write({STATE_KEY: encode_snapshot(state, None)})
+    return store
+
+
+_D = Delivery(0, DeliveryKind.WELCOME, b"g", None, None, "alice", b"welcome bytes")
+
+
+@pytest.mark.parametrize("full", ["welcomes", "generation_ids", "log", "group_infos"])
+def test_a_full_snapshot_under_ds_state_is_refused(full: str) -> None:
+    """ds/state holds the snapshot without its growing parts; one that carries any of
+    them (each alone here) is not the store layout."""
+    s = DSState(Consistency.STRONG, next_seq=1)
+    g = GroupRecord(b"g", 0, ["alice"])
+    s.groups[b"g"] = g
+    if full == "welcomes":
+        s.welcomes.append(_D)
+        s.welcome_recipients.append(["alice"])
+    elif full == "generation_ids":
+        s.generation_ids.append(GenerationIdRecord(b"g", 0, 1, b"\x01" * 4, 0, "alice", None))
+    elif full == "log":
+        g.log.append(Delivery(0, DeliveryKind.HANDSHAKE, b"g", 0, 0, "alice", b"m"))
+        g.recipients.append(["alice"])
+    else:
+        g.group_infos[0] = b"group info"
+    with pytest.raises(DecodeError):
+        load_records(_state_only(s))
+    # the same state without the growing part loads
+    empty = DSState(Consistency.STRONG, groups={b"g": GroupRecord(b"g", 0, ["alice"])})
+    assert load_records(_state_only(empty))[0] == empty
+
+
+def _saved(ds: DeliveryService) -> MemoryStore:
+    store = MemoryStore()
+    ds.save(store)
+    return store
+
+
+def test_log_records_out_of_order_are_refused(world: World) -> None:
+    ds = busy_ds(world)
+    store = _saved(ds)
+    logs = sorted(k for k, _ in store.items(_LOG) if k.startswith(_LOG + world.g.hex()))
+    assert len(logs) >= 2
+    a, b = logs[0], logs[1]
+    va, vb = store.get(a), store.get(b)
+    assert va is not None and vb is not None
+    store.write({a: vb, b: va})  # every entry is there, two in each other's place
+    with pytest.raises(DecodeError):
+        DeliveryService.load(store)
+    store.write({a: va, b: vb})
+    assert DeliveryService.load(store).to_bytes() == ds.to_bytes()
+
+
+def test_a_welcome_record_under_another_number_is_refused(world: World) -> None:
+    ds = busy_ds(world)
+    store = _saved(ds)
+    welcomes = store.items(_WELCOME)
+    assert len(welcomes) == 1
+    key, value = welcomes[0]
+    seq = int(key[len(_WELCOME):], 16)
+    store.write({f"{_WELCOME}{seq + 1:016x}": value}, [key])
+    with pytest.raises(DecodeError):
+        DeliveryService.load(store)
+
+
+def test_a_log_record_holding_a_welcome_is_refused(world: World) -> None:
+    ds = busy_ds(world)
+    store = _saved(ds)
+    ((wkey, _),) = store.items(_WELCOME)
+    s = ds.state
+    # the Welcome's entry filed as the next log entry of its group, in that position
+    d = s.welcomes[0]
+    g = s.groups[d.group_id]
+    moved = dataclasses.replace(d, group_seq=len(g.log))
+    entry = _encode_entry(moved, s.welcome_recipients[0])
+    store.write({f"{_LOG}{d.group_id.hex()}/{len(g.log):016x}": entry}, [wkey])
+    with pytest.raises(DecodeError):
+        DeliveryService.load(store)
+
+
+def test_state_records_leave_out_what_the_marks_cover(world: World) -> None:
+    ds = busy_ds(world)
+    s = ds.state
+    assert s.welcomes and s.generation_ids and any(g.log for g in s.groups.values())
+    everything = state_records(s, ds.stats, SavedMarks())
+    assert any(k.startswith(_WELCOME) for k in everything)
+    assert any(k.startswith(_GENID) for k in everything)
+    assert set(state_records(s, ds.stats, SavedMarks.of(s))) == {STATE_KEY}
+    assert state_records(s, ds.stats, SavedMarks.of(s))[STATE_KEY] == everything[STATE_KEY]

@@ -3,10 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import pytest
 
-from mlsvc.errors import DecodeError
+from mlsvc.codec import Reader, Writer
+from mlsvc.crypto.random import SeededRandom
+from mlsvc.errors import DecodeError, ParameterError
+from mlsvc.group.config import GroupConfig
+from mlsvc.group.events import ApplicationMessage
+from mlsvc.group.serialize import save
+from mlsvc.store import MemoryStore
 from mlsvc.vc.actions import ExternalJoin, VirtualClientAction
+from mlsvc.vc.codepoints import VCCodePoints
+from mlsvc.vc.durable import Checkpointer, records, restore
+from mlsvc.vc.emulator import Emulator
+from mlsvc.vc.state import GroupTransfer, LeafOp
+from tests.unit.vc_helpers import G1, NAMES, World, pump, world
 
 
 @pytest.mark.parametrize("action_type", [0, 3, 255])
@@ -17,3 +30,170 @@ def test_an_unknown_action_type_is_refused(action_type: int) -> None:
     # the same body under type 2 (external_join) decodes
     assert VirtualClientAction.decode(b"\x02" + body) == VirtualClientAction(
         ExternalJoin(b"\x07\x08"))
+
+
+# --- vc/durable.py: an emulator's state through a store (P23) ------------------------------
+
+
+def _busy_world() -> World:
+    """A virtual client in G1 with bob, after traffic: a message of the laptop,
+    KeyPackages announced and held, and one application message of the laptop still
+    awaiting the DS (in its outbox, with its reuse-guard input)."""
+    w = world(b"durable-mut")
+    assert w.vc.send("laptop", G1, b"hello").accepted
+    w.vc.sync()
+    w.vc.upload_key_packages("tablet", 2)
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    w.em("phone").send_private_message(G1, b"not yet sent")  # stays pending
+    return w
+
+
+def _stored(em: Emulator) -> MemoryStore:
+    store = MemoryStore()
+    store.write(records(em))
+    return store
+
+
+def test_restore_gives_back_every_part_of_the_emulator() -> None:
+    w = _busy_world()
+    for name in NAMES:
+        em = w.em(name)
+        back = restore(_stored(em), SeededRandom(b"other process"))
+        assert back.name == em.name and back.vc == em.vc
+        assert back.identity.signature_public_key == em.identity.signature_public_key
+        assert back.identity.signature_private_key == em.identity.signature_private_key
+        assert back.vc_signing_key == em.vc_signing_key
+        assert (back.removed, back.removals, back.cursors) == (em.removed, em.removals,
+                                                               em.cursors)
+        assert (back.join_externally, back.expected_joins, back.announced_joins) == (
+            em.join_externally, em.expected_joins, em.announced_joins)
+        assert back.stats == em.stats
+        assert sorted(back.epochs.epochs) == sorted(em.epochs.epochs)
+        assert set(back.groups) == set(em.groups) == {G1}
+        hg, hg0 = back.groups[G1], em.groups[G1]
+        assert hg.group.epoch_authenticator == hg0.group.epoch_authenticator
+        assert (hg.active, hg.proposed, list(hg.sent)) == (hg0.active, hg0.proposed,
+                                                          list(hg0.sent))
+        assert back.key_packages.keys() == em.key_packages.keys()
+        for ref, kp in em.key_packages.items():
+            assert back.key_packages[ref].op == kp.op
+            assert back.key_packages[ref].group_suite == kp.group_suite
+            assert back.key_packages[ref].bundle.init_private_key == kp.bundle.init_private_key
+        assert back.pending == em.pending
+        assert back.to_upload == em.to_upload
+        assert records(back) == records(em)
+    assert len(w.em("tablet").key_packages) == 2
+    pending = w.em("phone").pending[G1]
+    assert pending.reuse_guard_x is not None and pending.nonce is not None
+    assert restore(_stored(w.em("phone")), SeededRandom(b"x")).pending[G1] == pending
+
+
+def test_a_restored_emulator_goes_on_where_it_stopped() -> None:
+    w = _busy_world()
+    store = _stored(w.em("laptop"))
+    w.vc.restart("laptop", store, SeededRandom(b"laptop, second boot"))
+    assert w.vc.send("laptop", G1, b"after the restart").accepted
+    w.vc.sync()
+    read = [e for e in pump(w.ds, "bob", w.bob) if isinstance(e, ApplicationMessage)]
+    assert [e.data for e in read][-1] == b"after the restart"
+    w.agree()
+
+
+class _CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[set[str], set[str]]] = []
+
+    def write(self, puts: Mapping[str, bytes], deletes: Iterable[str] = ()) -> None:
+        deletes = list(deletes)
+        self.calls.append((set(puts), set(deletes)))
+        super().write(puts, deletes)
+
+
+def test_the_checkpointer_writes_only_what_changed() -> None:
+    w = world(b"checkpointer-mut")
+    em = w.em("phone")
+    store = _CountingStore()
+    cp = Checkpointer(store)
+    cp(em)
+    assert cp.writes == 1 and store.calls[0] == (set(records(em)), set())
+    cp(em)  # nothing changed: no write at all
+    assert cp.writes == 1 and len(store.calls) == 1
+    before = records(em)
+    em.send_private_message(G1, b"pending")
+    cp(em)
+    changed = {k for k, v in records(em).items() if before.get(k) != v}
+    assert cp.writes == 2 and store.calls[1] == (changed, set())
+    assert "outbox" in changed and "meta" not in changed
+    assert dict(store.items()) == records(em)
+    # a record that disappears is deleted, and the store's old content is what it knew
+    store.write({"epoch/99999999999999999999": b"stale"})
+    cp2 = Checkpointer(store)
+    cp2(em)
+    assert store.calls[-1] == (set(), {"epoch/99999999999999999999"})
+    assert dict(store.items()) == records(em)
+    cp2(em)
+    assert cp2.writes == 1
+
+
+def test_restore_refuses_what_is_not_an_emulator() -> None:
+    w = world(b"refuse-mut")
+    em = w.em("phone")
+    with pytest.raises(DecodeError):
+        restore(MemoryStore(), SeededRandom(b"r"))
+    good = records(em)
+    for fmt in (b"\x00\x00", b"\x00\x03"):
+        store = MemoryStore()
+        store.write({**good, "meta": fmt + good["meta"][2:]})
+        with pytest.raises(DecodeError):
+            restore(store, SeededRandom(b"r"))
+    # format 2 announces a readings field: without one set, it is refused
+    store = MemoryStore()
+    store.write({**good, "meta": b"\x00\x02" + good["meta"][2:] + b"\x00\x00"})
+    with pytest.raises(DecodeError):
+        restore(store, SeededRandom(b"r"))
+    # a group record filed under another group's key
+    store = MemoryStore()
+    store.write({**{k: v for k, v in good.items() if not k.startswith("group/")},
+                 "group/" + b"other".hex(): good["group/" + G1.hex()]})
+    with pytest.raises(DecodeError):
+        restore(store, SeededRandom(b"r"))
+    # trailing bytes after a record
+    for key in ("meta", "group/" + G1.hex()):
+        store = MemoryStore()
+        store.write({**good, key: good[key] + b"\x00"})
+        with pytest.raises(DecodeError):
+            restore(store, SeededRandom(b"r"))
+
+
+# --- vc/codepoints.py, vc/state.py ----------------------------------------------------------
+
+
+def test_vc_code_points_are_distinct_non_zero_uint16() -> None:
+    assert VCCodePoints(1, 2, 0xFFFF).new_emulator_client_state == 0xFFFF
+    assert VCCodePoints(1, 2, 3).derivation_info == 1
+    for bad in ((0, 2, 3), (1, 0x10000, 3), (1, 2, -1)):
+        with pytest.raises(ParameterError):
+            VCCodePoints(*bad)
+    for same in ((5, 5, 6), (5, 6, 5), (6, 5, 5)):
+        with pytest.raises(ParameterError):
+            VCCodePoints(*same)
+
+
+def test_group_transfer_keeps_the_proposed_updates_and_the_config() -> None:
+    w = world(b"transfer-mut")
+    g = w.em("phone").groups[G1].group
+    proposed = ((b"ref-1", LeafOp(b"epoch-1", b"secret-1")),
+                (b"ref-2", LeafOp(b"epoch-2", b"secret-2")))
+    t = GroupTransfer(G1, save(g), LeafOp(b"epoch-0", b"secret-0"), proposed)
+    wr = Writer()
+    t.write(wr)
+    back = GroupTransfer.read(Reader(wr.bytes()))
+    assert back == t and back.proposed == proposed
+    config = GroupConfig(rng=SeededRandom(b"transfer"), supported_extensions=(6,))
+    loaded = back.group(config)
+    assert loaded.config is config
+    assert loaded.epoch_authenticator == g.epoch_authenticator
+    with pytest.raises(DecodeError):
+        GroupTransfer(G1, None).group(config)
