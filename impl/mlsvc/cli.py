@@ -5,6 +5,7 @@
     mlsvc vectors check NAME FILE [--json]   check one file of them (exit 0 iff all pass)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
     mlsvc model explore [...]             explore the executable model (model/)
+    mlsvc model refine [...]              the model judges the implementation (refine/)
     mlsvc demo [--json]                   the main job: a virtual client's story with
                                           mls-rs and ts-mls peers, then all of the above
                                           summarised
@@ -141,6 +142,12 @@ def cmd_proofs(rest: list[str]) -> int:
 
 
 def cmd_model(rest: list[str]) -> int:
+    if rest and rest[0] == "refine":
+        # the refinement bridge (refine/): the model judges this implementation
+        from mlsvc_refine.cli import main as refine_main
+
+        code: int = refine_main(rest[1:])
+        return code
     from mlsvc_model.cli import main as model_main
 
     rc: int = model_main(rest)
