@@ -111,3 +111,16 @@ def test_model_and_proofs_stay_apart() -> None:
         for t in imports(path):
             assert not t.startswith(("mlsvc.", "cryptography")) and t != "mlsvc", (
                 f"{path}: proofs imports {t}")
+
+
+def test_the_refinement_bridge_is_where_model_and_impl_meet() -> None:
+    """refine/ (mlsvc_refine) checks the implementation against the model, so it imports
+    both; only the command line reaches it, and the model never does (issue 13)."""
+    bridge = [t for p in (ROOT / "refine").rglob("*.py") for t in imports(p)]
+    assert any(t.startswith("mlsvc_model") for t in bridge)
+    assert any(t.startswith("mlsvc.") for t in bridge)
+    users = sorted({module_name(p, IMPL, "mlsvc") for p in IMPL.rglob("*.py")
+                    if any(t.startswith("mlsvc_refine") for t in imports(p))})
+    assert users == ["mlsvc.cli"], users
+    for path in [*(ROOT / "model").rglob("*.py"), *(ROOT / "proofs").rglob("*.py")]:
+        assert not any(t.startswith("mlsvc_refine") for t in imports(path)), path
