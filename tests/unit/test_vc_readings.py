@@ -12,12 +12,16 @@ from dataclasses import fields
 import pytest
 
 from mlsvc.crypto.random import SeededRandom
+from mlsvc.ds.errors import DeliveryError
 from mlsvc.errors import ParameterError, ValidationError
 from mlsvc.group.config import Identity
 from mlsvc.group.events import ApplicationMessage, CommitApplied
+from mlsvc.group.group import Group
+from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.store import MemoryStore
 from mlsvc.types import LeafIndex
+from mlsvc.vc import lifecycle
 from mlsvc.vc.durable import records, restore
 from mlsvc.vc.emulator import Emulator
 from mlsvc.vc.operation import leaf_node_secret
@@ -29,9 +33,22 @@ from mlsvc.vc.reuse_guard import (
     recover_leaf_index,
     recover_x,
 )
+from mlsvc.vc.state import decode_state
 from mlsvc.virtual_client import NothingToDeliver, StaleEmulationEpoch
 from mlsvc_model.config import FINDINGS, Config
-from tests.unit.vc_helpers import CS, G1, make_vc, peer_commit, peer_group, pump, world
+from tests.unit.vc_helpers import (
+    CS,
+    G1,
+    NAMES,
+    VC,
+    World,
+    add_vc,
+    make_vc,
+    peer_commit,
+    peer_group,
+    pump,
+    world,
+)
 
 G2 = b"g2"
 
@@ -324,3 +341,208 @@ def test_create_takes_the_retention_window() -> None:
     vc2 = VirtualClient.create(DeliveryService(), "v", ["a"], seed=b"w", retained_epochs=5)
     assert vc2.emulators["a"].vc.retained_epochs == 5
     assert vc2.emulators["a"].epochs.retained_epochs == 5
+
+
+# --- the readings, each on real bytes: on, the finding's mechanism; off, not -----------------
+
+
+def rworld(seed: bytes, readings: Readings, names: tuple[str, ...] = NAMES) -> World:
+    """vc_helpers.world with literal readings: the virtual client in G1 with bob."""
+    from mlsvc.ds import DeliveryService
+    from mlsvc.virtual_client import VirtualClient
+    ds = DeliveryService(literal_p11_ds_scope=readings.literal_p11_ds_scope)
+    vc = VirtualClient.create(ds, VC, list(names), seed=seed, readings=readings)
+    bob = peer_group(ds, "bob", G1, seed=b"bob/" + seed)
+    add_vc(ds, vc, "bob", bob)
+    w = World(ds, vc, bob)
+    w.agree()
+    return w
+
+
+def fetch_kp(w: World) -> KeyPackage:
+    kp = MLSMessage.decode(w.ds.fetch_key_package(VC)).body
+    assert isinstance(kp, KeyPackage)
+    return kp
+
+
+def join_group(w: World, member: str, group_id: bytes, kp: KeyPackage) -> Group:
+    g = peer_group(w.ds, member, group_id, seed=member.encode() + b"/" + group_id)
+    g.propose_add(kp)
+    peer_commit(w.ds, member, g, g.commit())
+    w.vc.sync()
+    return g
+
+
+ON_OFF = pytest.mark.parametrize("on", [True, False], ids=["reading", "profile"])
+
+
+@ON_OFF
+def test_f1_two_key_packages_of_one_epoch_share_their_keys(on: bool) -> None:
+    w = rworld(b"f1", Readings(literal_p4_subsecrets=on))
+    w.vc.upload_key_packages("phone", 2)
+    w.vc.sync()
+    a, b = fetch_kp(w), fetch_kp(w)
+    assert (a.init_key == b.init_key) is on
+    assert (a.leaf_node.encryption_key == b.leaf_node.encryption_key) is on
+    assert (a.leaf_node.signature_key == b.leaf_node.signature_key) is on
+    laptop = w.em("laptop")  # the siblings re-created both (the refs matched)
+    assert len(laptop.key_packages) == 2
+    ep = laptop.epochs.by_id(next(iter(laptop.key_packages.values())).op.epoch_id)
+    assert (ep.base_secret is not None) is on  # kept only under the reading
+    if on:  # a new emulator gets the kept base secrets with the rest (NECS); durable
+        phone = w.em("phone")
+        state = lifecycle.state_for_new_emulator(phone)
+        back = decode_state(state.encode(), CS.id)
+        assert [e.base_secret for e in back.epochs] == [e.base_secret for e in state.epochs]
+        assert ep.base_secret in [e.base_secret for e in back.epochs]
+        store = MemoryStore()
+        store.write(records(phone))
+        assert any(k.startswith("base/") for k, _ in store.items())
+        assert records(restore(store, phone.rng)) == records(phone)
+    else:
+        assert lifecycle.state_for_new_emulator(w.em("phone")).encode() == \
+            decode_state(lifecycle.state_for_new_emulator(w.em("phone")).encode(),
+                         CS.id).encode()
+
+
+@ON_OFF
+def test_f2_a_new_emulator_sends_before_rotation(on: bool) -> None:
+    w = rworld(b"f2", Readings(send_before_rotation=on), names=("phone", "laptop"))
+    desk = new_emulator("desktop", w.em("phone"))
+    w.vc.add_emulator("phone", desk)  # leaf 2 of N = 4; the leaf's epoch had N = 2
+    if not on:
+        with pytest.raises(ValidationError) as err:
+            desk.send_private_message(G1, b"too early")
+        assert err.value.check_id == "VC-SEND-BEFORE-ROTATION"
+        return
+    assert desk.reuse_guard_position(G1) == (2, 4)
+    mine = w.vc.act_now("desktop", lambda e: e.send_private_message(G1, b"d", x=2))
+    assert mine.accepted
+    out_d = w.vc.sent[-1][1]
+    # the phone (leaf 0 of N = 2 at the leaf's epoch) may pick x = 2 as well
+    theirs = w.vc.act_now("phone", lambda e: e.send_private_message(G1, b"p", x=2))
+    out_p = w.vc.sent[-1][1]
+    assert (out_p.key_id, out_p.nonce) == (out_d.key_id, out_d.nonce)  # AEAD reuse
+    assert not theirs.accepted and theirs.reason == "generation-id-collision"
+    (ev,) = [e for e in w.vc.sync(["laptop"])
+             if isinstance(e.received.event, ApplicationMessage)]
+    assert ev.received.sibling_leaf == 0  # the desktop's message, named the phone's
+
+
+@ON_OFF
+def test_f3_generation_ids_collide_across_groups(on: bool) -> None:
+    w = rworld(b"f3", Readings(literal_p11_ds_scope=on))
+    assert w.ds.literal_p11_ds_scope is on
+    w.vc.upload_key_packages("phone", 2)  # both leaves from one emulation epoch
+    join_group(w, "bob2", G1 + b"-b", fetch_kp(w))
+    join_group(w, "carol", G2, fetch_kp(w))
+    first = w.vc.act_now("phone", lambda e: e.send_private_message(G1 + b"-b", b"1"))
+    second = w.vc.act_now("phone", lambda e: e.send_private_message(G2, b"2"))
+    assert first.accepted
+    assert w.vc.sent[-1][1].generation_id == w.vc.sent[-2][1].generation_id
+    assert second.accepted is not on
+    if on:
+        assert second.check_id == "VC-GENERATION-ID-COLLISION"
+        back = type(w.ds).from_bytes(w.ds.to_bytes())  # the option survives a snapshot
+        assert back.literal_p11_ds_scope and back.to_bytes() == w.ds.to_bytes()
+        store = MemoryStore()
+        w.ds.save(store)
+        assert type(w.ds).load(store).literal_p11_ds_scope
+
+
+@ON_OFF
+def test_f6_removal_leaves_key_packages_usable(on: bool) -> None:
+    w = rworld(b"f6", Readings(removal_keeps_key_packages=on))
+    w.vc.upload_key_packages("phone", 1)
+    w.vc.sync()
+    w.vc.remove_emulator("phone", "tablet")
+    w.vc.sync()
+    tablet = w.vc.removed["tablet"]
+    assert bool(w.ds.outstanding_key_packages(VC)) is on
+    assert all(bool(em.key_packages) is on for em in w.vc.emulators.values())
+    if not on:
+        with pytest.raises(DeliveryError):
+            w.ds.fetch_key_package(VC)
+        return
+    carol = join_group(w, "carol", G2, fetch_kp(w))
+    (welcome,) = [d.message for d in w.ds.welcomes() if d.group_id == G2]
+    tablet.welcome(welcome)  # the removed emulator joins from the Welcome
+    assert tablet.groups[G2].group.epoch_authenticator == carol.epoch_authenticator
+
+
+@ON_OFF
+def test_f7_a_resync_gives_the_virtual_client_two_leaves(on: bool) -> None:
+    w = rworld(b"f7", Readings(resync_without_remove=on))
+    w.vc.external_join("laptop", G1)  # a resync of a group the client is in
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    w.agree()
+    leaves = [leaf for _, leaf in w.bob.members()
+              if getattr(leaf.credential, "identity", None) == VC.encode()]
+    assert len(leaves) == (2 if on else 1)
+
+
+@ON_OFF
+def test_f8_reuse_guard_read_with_the_local_epoch_misattributes(on: bool) -> None:
+    w = rworld(b"f8", Readings(reuse_guard_local_epoch=on))
+    vc = w.vc
+    tablet_leaf = int(w.em("tablet").emu.own_leaf)
+    assert tablet_leaf == 2 and w.em("tablet").reuse_guard_position(G1) == (2, 4)
+    assert vc.act_now("tablet", lambda e: e.send_private_message(G1, b"t")).accepted
+    vc.remove_emulator("phone", "tablet", commit_groups=False)  # N: 4 -> 2
+    vc.deliver_next("laptop", vc.emulation_group_id)  # the Remove
+    vc.deliver_next("laptop", vc.emulation_group_id)  # the ResyncMessage
+    assert w.em("laptop").epochs.latest.leaf_count == 2
+    ev = vc.deliver_next("laptop", G1)
+    assert ev is not None and isinstance(ev.received.event, ApplicationMessage)
+    laptop = w.em("laptop")
+    assert ev.received.sibling_epoch is not None and ev.received.sibling_leaf is not None
+    named = laptop.epochs.epochs[ev.received.sibling_epoch].roster.get(
+        ev.received.sibling_leaf)
+    assert named == (b"phone" if on else b"tablet")
+
+
+@ON_OFF
+def test_f10_siblings_cannot_follow_a_random_external_init(on: bool) -> None:
+    w = rworld(b"f10", Readings(random_external_init=on))
+    peer_group(w.ds, "carol", G2, seed=b"carol/f10")
+    w.vc.external_join("phone", G2)
+    if on:
+        with pytest.raises(ValidationError) as err:
+            w.vc.sync(["laptop"])
+        assert err.value.check_id == "CM-SIBLING-EXTERNAL-INIT"
+        assert G2 not in w.em("laptop").groups
+    else:
+        w.vc.sync()
+        assert all(G2 in em.groups for em in w.vc.emulators.values())
+
+
+@ON_OFF
+def test_f11_removal_keeps_the_long_term_signing_key(on: bool) -> None:
+    w = rworld(b"f11", Readings(removal_keeps_signing_key=on))
+    before = w.em("phone").vc_signing_key
+    w.vc.remove_emulator("phone", "tablet")
+    w.vc.sync()
+    assert w.vc.removed["tablet"].vc_signing_key == before
+    for em in w.vc.emulators.values():
+        assert (em.vc_signing_key == before) is on
+
+
+@ON_OFF
+def test_f12_deriving_from_an_epoch_the_others_deleted(on: bool) -> None:
+    w = rworld(b"f12", Readings(derive_from_stale_epoch=on))
+    vc = w.vc
+    vc.emulation_commit("phone")
+    vc.sync(["laptop"])
+    stale = w.em("tablet").epochs.latest
+    for name in ("phone", "laptop"):  # caught up: the model's deletion rule
+        assert stale.epoch in w.em(name).collect(quiescent=True)
+    if not on:
+        with pytest.raises(StaleEmulationEpoch):
+            vc.act_now("tablet", lambda e: e.vc_commit(G1), derives=True)
+        return
+    assert vc.act_now("tablet", lambda e: e.vc_commit(G1), derives=True).accepted
+    assert w.em("tablet").groups[G1].active.epoch_id == stale.epoch_id
+    with pytest.raises(ValidationError) as err:
+        vc.deliver_next("laptop", G1)
+    assert err.value.check_id == "VC-EPOCH-UNKNOWN"

@@ -5,10 +5,14 @@ and decoding consumes the input exactly:
 
     struct {
       opaque magic[8] = "mlsvc-ds";
-      uint16 version = 1;
+      uint16 version;                  // 1, or 2: the DS has an option set
+      select (version) { case 2: uint8 options; };   // bit 0: literal_p11_ds_scope (F3)
       DSState state;
       optional<DSStats> stats;
     } DSSnapshot;
+
+Version 1 is written whenever no option is set (every snapshot of a profile DS), so
+the encoding of such a DS is unchanged.
 
 Strings are UTF-8 opaque<V>; an `int | None` is optional<uint64>; dicts are vectors of
 (key, value) pairs in insertion order, so encode(decode(x)) == x and a restored DS
@@ -38,6 +42,8 @@ from mlsvc.errors import DecodeError
 
 MAGIC = b"mlsvc-ds"
 VERSION = 1
+VERSION_WITH_OPTIONS = 2
+_OPTION_LITERAL_P11_DS_SCOPE = 1
 
 T = TypeVar("T")
 
@@ -238,7 +244,10 @@ def encode_snapshot(state: DSState, stats: DSStats | None) -> bytes:
     """DSSnapshot: the state, and the counters unless `stats` is None."""
     w = Writer()
     w.fixed(MAGIC)
-    w.u16(VERSION)
+    options = _OPTION_LITERAL_P11_DS_SCOPE if state.literal_p11_ds_scope else 0
+    w.u16(VERSION_WITH_OPTIONS if options else VERSION)
+    if options:
+        w.u8(options)
     _w_state(w, state)
     w.optional_with(stats, _w_stats)
     return bytes(w.buf)
@@ -251,9 +260,13 @@ def decode_snapshot(data: bytes) -> tuple[DSState, DSStats | None]:
         if r.fixed(len(MAGIC)) != MAGIC:
             raise DecodeError("not a delivery service snapshot (bad magic)")
         version = r.u16()
-        if version != VERSION:
+        if version not in (VERSION, VERSION_WITH_OPTIONS):
             raise DecodeError(f"unsupported delivery service snapshot version {version}")
+        options = r.u8() if version == VERSION_WITH_OPTIONS else 0
+        if version == VERSION_WITH_OPTIONS and options != _OPTION_LITERAL_P11_DS_SCOPE:
+            raise DecodeError(f"unknown delivery service options {options:#04x}")
         state = _r_state(r)
+        state.literal_p11_ds_scope = bool(options & _OPTION_LITERAL_P11_DS_SCOPE)
         return state, r.optional(_r_stats)
 
     return decode_exact(data, read)
@@ -329,7 +342,8 @@ def state_records(s: DSState, stats: DSStats | None, marks: SavedMarks) -> dict[
     groups = {gid: GroupRecord(gid, g.epoch, g.members, [], g.commit_epochs, {}, [])
               for gid, g in s.groups.items()}
     head = DSState(s.consistency, s.next_seq, s.clients, s.virtual_clients, groups,
-                   s.mailboxes, s.directory, s.handed_out, [], [], [])
+                   s.mailboxes, s.directory, s.handed_out, [], [], [],
+                   literal_p11_ds_scope=s.literal_p11_ds_scope)
     puts = {STATE_KEY: encode_snapshot(head, stats)}
     for gid, g in s.groups.items():
         for i in range(marks.log.get(gid, 0), len(g.log)):

@@ -140,12 +140,21 @@ class DeliveryService:
     """An in-process MLS delivery service for clients and virtual clients."""
 
     def __init__(self, consistency: Consistency = Consistency.STRONG, *,
-                 faults: FaultPolicy | None = None) -> None:
+                 faults: FaultPolicy | None = None,
+                 literal_p11_ds_scope: bool = False) -> None:
+        """`literal_p11_ds_scope`: the literal reading of draft-00 §5.9 (finding F3,
+        mlsvc.vc.readings; for spec authors and the refinement test, never for
+        deployment): generation-ID collisions are scoped by the generation ID alone,
+        as a DS that sees only `struct { uint32 generation; RatchetType ratchet_type; }
+        PrivateMessageContext` would, instead of by (group, epoch, ratchet type) (P11).
+        Kept in snapshots and stores."""
         if not isinstance(consistency, Consistency):
             raise ParameterError(f"consistency must be a Consistency, not {consistency!r}")
         if faults is not None and not isinstance(faults, FaultPolicy):
             raise ParameterError(f"faults must be a FaultPolicy, not {faults!r}")
-        self._s = DSState(consistency=consistency)
+        if not isinstance(literal_p11_ds_scope, bool):
+            raise ParameterError("literal_p11_ds_scope must be a bool")
+        self._s = DSState(consistency=consistency, literal_p11_ds_scope=literal_p11_ds_scope)
         self.stats = DSStats()
         self._faults = FaultLayer(faults) if faults is not None else None
         self._store: RecordStore | None = None
@@ -156,7 +165,7 @@ class DeliveryService:
 
     def _rebuild_indexes(self) -> None:
         self._gen_index: set[tuple[bytes, int, int, bytes]] = {
-            g.scope for g in self._s.generation_ids}
+            self._scope(g.scope) for g in self._s.generation_ids}
         self._outstanding: dict[bytes, str] = {
             e.ref: e.owner for entries in self._s.directory.values() for e in entries}
 
@@ -165,6 +174,11 @@ class DeliveryService:
     @property
     def consistency(self) -> Consistency:
         return self._s.consistency
+
+    @property
+    def literal_p11_ds_scope(self) -> bool:
+        """The literal reading F3 (see the constructor)."""
+        return self._s.literal_p11_ds_scope
 
     @property
     def faults(self) -> FaultLayer | None:
@@ -322,10 +336,15 @@ class DeliveryService:
                 return GENERATION_ID_COLLISION
         return None
 
-    @staticmethod
-    def _gen_scope(header: MessageHeader, generation_id: bytes) -> tuple[bytes, int, int, bytes]:
-        return (header.group_id, header.epoch, int(ratchet_type_of(header.content_type)),
-                generation_id)
+    def _gen_scope(self, header: MessageHeader, generation_id: bytes
+                   ) -> tuple[bytes, int, int, bytes]:
+        return self._scope((header.group_id, header.epoch,
+                            int(ratchet_type_of(header.content_type)), generation_id))
+
+    def _scope(self, scope: tuple[bytes, int, int, bytes]) -> tuple[bytes, int, int, bytes]:
+        """P11: a generation ID is unique per (group, epoch, ratchet type); under the
+        literal reading F3 the DS knows the ID only, so its scope is the ID alone."""
+        return (b"", 0, 0, scope[3]) if self._s.literal_p11_ds_scope else scope
 
     def _accept(self, sender: str, on_behalf_of: str | None, header: MessageHeader,
                 message: bytes, generation_id: bytes | None) -> Submitted:
@@ -349,7 +368,7 @@ class DeliveryService:
                                      int(ratchet_type_of(header.content_type)),
                                      generation_id, delivery.seq, sender, on_behalf_of)
             self._s.generation_ids.append(rec)
-            self._gen_index.add(rec.scope)
+            self._gen_index.add(self._scope(rec.scope))
         self._deliver(delivery, recipients)
         self.stats.accepted += 1
         return Submitted(True, None, delivery.group_seq, delivery)
@@ -609,7 +628,7 @@ class DeliveryService:
     def from_bytes(cls, data: bytes) -> DeliveryService:
         """A DS restored from `to_bytes` (counters zero if they were left out)."""
         state, stats = decode_snapshot(data)
-        ds = cls(state.consistency)
+        ds = cls(state.consistency, literal_p11_ds_scope=state.literal_p11_ds_scope)
         ds._s = state
         ds.stats = stats if stats is not None else DSStats()
         ds._rebuild_indexes()
@@ -638,7 +657,7 @@ class DeliveryService:
         ("no-saved-state") if the store holds no DS; DecodeError if its records are
         malformed or incomplete."""
         state, stats, faults = load_records(store)
-        ds = cls(state.consistency)
+        ds = cls(state.consistency, literal_p11_ds_scope=state.literal_p11_ds_scope)
         ds._s = state
         ds.stats = stats if stats is not None else DSStats()
         ds._faults = FaultLayer.from_bytes(faults) if faults is not None else None

@@ -152,3 +152,6 @@ class DSState:
     generation_ids: list[GenerationIdRecord] = field(default_factory=list)
     welcomes: list[Delivery] = field(default_factory=list)
     welcome_recipients: list[list[str]] = field(default_factory=list)
+    # the literal reading of draft-00 §5.9 (finding F3, never for deployment): scope
+    # generation-ID collisions by the ID alone, not by (group, epoch, ratchet type)
+    literal_p11_ds_scope: bool = False

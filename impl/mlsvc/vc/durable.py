@@ -16,6 +16,8 @@ Records (keys):
                        written only when some literal reading is on
   emulation            the emulation group (mlsvc.group.serialize, pending commit included)
   epoch/<n>            one EmulationEpoch (mlsvc.vc.state.write_epoch)
+  base/<n>             F1 only (readings.literal_p4_subsecrets): that epoch's kept
+                       epoch_base_secret (BaseSecret<V> of mlsvc.vc.state)
   group/<hex id>       one higher-level group: saved group, active LeafOp, proposed
                        Updates, retained sent generations
   replaced/<hex id>    a group being resynced, until the DS accepts the external commit
@@ -65,8 +67,10 @@ from mlsvc.vc.readings import Readings
 from mlsvc.vc.state import (
     HeldKeyPackage,
     LeafOp,
+    read_base_secrets,
     read_epoch,
     read_identity,
+    write_base_secrets,
     write_epoch,
     write_identity,
 )
@@ -228,6 +232,10 @@ def records(em: Emulator) -> dict[str, bytes]:
         w = Writer()
         write_epoch(w, e)
         out[f"epoch/{n:020d}"] = w.bytes()
+        if e.base_secret is not None:
+            wb = Writer()
+            write_base_secrets(wb, [e])
+            out[f"base/{n:020d}"] = wb.bytes()
     for gid, hg in em.groups.items():
         out[f"group/{gid.hex()}"] = _group_record(hg)
     for gid, hg in em._replaced.items():
@@ -304,6 +312,10 @@ def restore(store: Store, rng: RandomSource,
         e = read_epoch(rr, em.ecs)
         rr.finish()
         em.epochs.epochs[e.epoch] = e
+    for _, data in store.items("base/"):
+        rr = Reader(data)
+        read_base_secrets(rr, list(em.epochs.epochs.values()))
+        rr.finish()
     for prefix, table in (("group/", em.groups), ("replaced/", em._replaced)):
         for key, data in store.items(prefix):
             rr = Reader(data)

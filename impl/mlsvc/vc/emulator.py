@@ -71,6 +71,7 @@ from mlsvc.vc.operation import (
     OperationKeys,
     derive_and_commit,
     leaf_node_secret,
+    literal_subsecrets,
     operation_keys,
 )
 from mlsvc.vc.readings import NO_READINGS, Readings
@@ -339,7 +340,8 @@ class Emulator:
         secret = SafeExporter.from_group(g).export(self.vc.codepoints.derivation_info)
         roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
         self.epochs.add(open_epoch(self.ecs, secret, g.epoch, g.tree.leaf_count, g.own_leaf,
-                                   roster))
+                                   roster,
+                                   keep_base_secret=self.vc.readings.literal_p4_subsecrets))
         self.collect()
 
     def collect(self, quiescent: bool = False) -> list[int]:
@@ -381,8 +383,17 @@ class Emulator:
         return live
 
     def _leaf_node_secret(self, ep: EmulationEpoch, operation_secret: bytes) -> bytes:
-        """P8: an operation's leaf_node_secret (its encryption_key_secret)."""
+        """P8: an operation's leaf_node_secret (its encryption_key_secret). Under F1
+        every operation of the epoch has the epoch's (so a live one keeps them all)."""
+        if self.vc.readings.literal_p4_subsecrets and ep.base_secret is not None:
+            return literal_subsecrets(self.ecs, ep).encryption_key_secret
         return leaf_node_secret(self.ecs, operation_secret)
+
+    def operation_keys(self, group_suite: CipherSuite, d: Derivation) -> OperationKeys:
+        """The keys of an operation in a group of `group_suite` (P4, P5; the literal
+        reading F1 takes the sub-secrets from epoch_base_secret)."""
+        return operation_keys(self.ecs, group_suite, d,
+                              literal_p4_subsecrets=self.vc.readings.literal_p4_subsecrets)
 
     def emulation_commit(self, action: VirtualClientAction | None = None) -> Outgoing:
         """A Commit with a path in the emulation group (an emulator's own update, and the
@@ -466,7 +477,7 @@ class Emulator:
 
     def _key_package(self, d: Derivation, group_suite: int) -> HeldKeyPackage:
         gcs = get_suite(group_suite)
-        keys = operation_keys(self.ecs, gcs, d)
+        keys = self.operation_keys(gcs, d)
         bundle = create_key_package(
             gcs, self._vc_identity(keys), self.group_config(), init_key_pair=keys.init,
             encryption_key_pair=keys.encryption,
@@ -520,8 +531,11 @@ class Emulator:
             self._open_emulation_epoch()
             if pending.removing is not None:
                 self.removals[pending.removing] = self.emu.epoch
-                self.vc_signing_key = self.rng(self.ecs.nh)  # P21: a new long-term key
-                self.key_packages.clear()  # P21: the DS deleted them
+                readings = self.vc.readings
+                if not readings.removal_keeps_signing_key:  # F11 keeps it
+                    self.vc_signing_key = self.rng(self.ecs.nh)  # P21: a new long-term key
+                if not readings.removal_keeps_key_packages:  # F6 keeps them
+                    self.key_packages.clear()  # P21: the DS deleted them
                 self.collect()
                 return Accepted(next=self.resync_message(self.vc_signing_key))
             if pending.key_packages:
@@ -609,7 +623,7 @@ class Emulator:
         hg = self._group(group_id)
         g = hg.group
         d = self._derive()
-        keys = operation_keys(self.ecs, g.cipher_suite, d)
+        keys = self.operation_keys(g.cipher_suite, d)
         ext = self._derivation_extension(d, keys.encryption[1])
         out = g.commit(force_path=True, path_secret=keys.path_secret,
                        encryption_key_pair=keys.encryption, identity=self._vc_identity(keys),
@@ -628,7 +642,7 @@ class Emulator:
             raise StateError("an Update of the virtual client's leaf is pending in this "
                              "epoch: commit it first")
         d = self._derive()
-        keys = operation_keys(self.ecs, hg.group.cipher_suite, d)
+        keys = self.operation_keys(hg.group.cipher_suite, d)
         ext = self._derivation_extension(d, keys.encryption[1])
         msg = hg.group.propose_update(encryption_key_pair=keys.encryption,
                                       identity=self._vc_identity(keys), leaf_extensions=(ext,))
@@ -645,19 +659,24 @@ class Emulator:
                              "ExternalJoin message to the emulation group)")
         d = self._derive()
         gi_suite = _group_info_suite(group_info)
-        keys = operation_keys(self.ecs, gi_suite, d)
+        keys = self.operation_keys(gi_suite, d)
         ext = self._derivation_extension(d, keys.encryption[1])
         lifecycle.check_published_group_info(self, group_info)
         old = self.groups.get(group_id)
+        readings = self.vc.readings
         # a resync removes the virtual client's prior leaf: never two leaves (F7); a new
-        # emulator without the group's state finds that leaf by the credential
-        remove_prior = old.group.own_leaf if old is not None else _vc_leaf(group_info,
-                                                                         self.vc.name)
+        # emulator without the group's state finds that leaf by the credential. The
+        # literal reading resync_without_remove (F7) keeps it.
+        remove_prior = None if readings.resync_without_remove else (
+            old.group.own_leaf if old is not None else _vc_leaf(group_info, self.vc.name))
+        # P17: the ExternalInit from the operation, so siblings can follow; the literal
+        # reading random_external_init (F10) encapsulates at random (they cannot)
+        seed = None if readings.random_external_init else keys.external_init_seed
         group, commit = Group.external_join(
             group_info, self._vc_identity(keys), self.group_config(),
             remove_prior=remove_prior, encryption_key_pair=keys.encryption,
             path_secret=keys.path_secret, capabilities=self._leaf_capabilities(gi_suite.id),
-            leaf_extensions=(ext,), external_init_seed=keys.external_init_seed)
+            leaf_extensions=(ext,), external_init_seed=seed)
         if old is not None:
             self._replaced[group_id] = old
         self.groups[group_id] = HigherGroup(group, LeafOp(d.epoch.epoch_id,
@@ -677,10 +696,20 @@ class Emulator:
     def reuse_guard_position(self, group_id: bytes) -> tuple[LeafIndex, int]:
         """§5.8, P9: (leaf_index, N) for this emulator's reuse guard in `group_id`: its
         index and the leaf count at the emulation epoch e the active LeafNode names;
-        VC-SEND-BEFORE-ROTATION when it was no member of e."""
+        VC-SEND-BEFORE-ROTATION when it was no member of e. The literal readings take
+        this emulator's current (latest) emulation epoch instead: always
+        (reuse_guard_local_epoch, F8), or when it was no member of e
+        (send_before_rotation, F2, which also lifts the refusal)."""
         hg = self._group(group_id)
         ep = self.epochs.by_id(hg.active.epoch_id)
+        readings = self.vc.readings
+        if readings.reuse_guard_local_epoch:
+            cur = self.epochs.latest
+            return cur.own_leaf, cur.leaf_count
         if not self.can_send(group_id):
+            if readings.send_before_rotation:
+                cur = self.epochs.latest
+                return cur.own_leaf, cur.leaf_count
             fail("VC-SEND-BEFORE-ROTATION", "this emulator was no member of the emulation "
                                             "epoch the virtual client's leaf comes from (P9)")
         return ep.own_leaf, ep.leaf_count

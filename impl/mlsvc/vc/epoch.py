@@ -11,7 +11,11 @@ Theory of operation. For every epoch of the emulation group each emulator comput
 
 and deletes emulator_epoch_secret at once (§5.2: "after which it is deleted"); the
 Safe Exporter punctures its own tree (ext §4.4), and `open_epoch` never stores the value.
-epoch_base_secret keys a depth-32 PPRF (P2) and is not kept apart from it.
+epoch_base_secret keys a depth-32 PPRF (P2) and is not kept apart from it, except
+under the literal reading literal_p4_subsecrets (finding F1, mlsvc.vc.readings): there
+the sub-secrets of every operation are DeriveSecret(epoch_base_secret, label), so the
+epoch keeps a copy (`EmulationEpoch.base_secret`, None otherwise), deleted with the
+PPRF (P19). Never for deployment: the copy defeats the puncturing.
 
 What stays, and for how long (P9, P19, Q4):
 - the *derivation secrets* (the PPRF, epoch_encryption_key and the retained operations
@@ -72,6 +76,8 @@ class EmulationEpoch:
     pprf: PPRF | None  # keyed by epoch_base_secret; None once outside the P19 window
     encryption_key: bytes | None  # epoch_encryption_key; None once outside the window
     retained: dict[int, RetainedOperation] = field(default_factory=dict)  # PPRF leaf -> op
+    # F1 only (readings.literal_p4_subsecrets): epoch_base_secret itself; else None
+    base_secret: bytes | None = field(default=None, repr=False)
 
     @property
     def can_derive(self) -> bool:
@@ -83,14 +89,18 @@ class EmulationEpoch:
         self.pprf = None
         self.encryption_key = None
         self.retained.clear()
+        self.base_secret = None
 
 
 def open_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int, leaf_count: int,
-               own_leaf: LeafIndex, roster: Mapping[int, bytes]) -> EmulationEpoch:
+               own_leaf: LeafIndex, roster: Mapping[int, bytes], *,
+               keep_base_secret: bool = False) -> EmulationEpoch:
     """§5.2: the four epoch secrets from emulator_epoch_secret (emulation group's suite,
-    Q3). The caller must not keep emulator_epoch_secret."""
+    Q3). The caller must not keep emulator_epoch_secret. `keep_base_secret`: the literal
+    reading F1 (see the module docstring) keeps epoch_base_secret beside the PPRF."""
     if len(emulator_epoch_secret) != cs.nh:
         raise ParameterError(f"emulator_epoch_secret must be Kdf.Nh = {cs.nh} bytes")
+    base = derive_secret(cs, emulator_epoch_secret, BASE_SECRET_LABEL)
     return EmulationEpoch(
         epoch=epoch,
         epoch_id=derive_secret(cs, emulator_epoch_secret, EPOCH_ID_LABEL),
@@ -99,8 +109,9 @@ def open_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int, leaf_c
         roster=dict(roster),
         generation_id_secret=derive_secret(cs, emulator_epoch_secret,
                                            GENERATION_ID_SECRET_LABEL),
-        pprf=PPRF(cs, derive_secret(cs, emulator_epoch_secret, BASE_SECRET_LABEL), PPRF_DEPTH),
+        pprf=PPRF(cs, base, PPRF_DEPTH),
         encryption_key=derive_secret(cs, emulator_epoch_secret, EPOCH_ENCRYPTION_KEY_LABEL),
+        base_secret=base if keep_base_secret else None,
     )
 
 

@@ -88,6 +88,10 @@ def state_for_new_emulator(em: Emulator, external: Collection[bytes] = ()
             groups.append(GroupTransfer(gid, None))
         else:
             groups.append(transfer_group(hg.group, hg.active, sorted(hg.proposed.items())))
+    # a group the provisioner itself must still join by external commit (P13), the new
+    # emulator must join that way too (found by the refinement test: it lost the marker)
+    groups += [GroupTransfer(gid, None) for gid in sorted(em.join_externally - set(em.groups))]
+    groups.sort(key=lambda t: t.group_id)
     return NewEmulatorClientState(
         em.vc_signing_key, tuple(em.epochs.epochs[n] for n in sorted(em.epochs.epochs)),
         tuple(groups), tuple(em.key_packages[r] for r in sorted(em.key_packages)))
@@ -132,7 +136,7 @@ def install(em: Emulator, group_info: GroupInfo) -> None:
     for e in state.epochs:
         em.epochs.epochs[e.epoch] = EmulationEpoch(
             e.epoch, e.epoch_id, e.leaf_count, own, e.roster, e.generation_id_secret,
-            e.pprf, e.encryption_key, e.retained)
+            e.pprf, e.encryption_key, e.retained, e.base_secret)
     for gid, group in transferred.items():
         g = groups[gid]
         assert g.active is not None

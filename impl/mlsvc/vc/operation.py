@@ -12,6 +12,10 @@
     path_generation_secret = DeriveSecret(operation_secret, "Path Generation")
     external_init_secret   = DeriveSecret(operation_secret, "External Init")    (P17)
 
+(The literal reading of §5.2, finding F1, reads all five from epoch_base_secret
+instead: `literal_subsecrets`, `operation_keys(literal_p4_subsecrets=True)`; every
+operation of an epoch then has the same keys. Never for deployment.)
+
 Key pairs (P5, Q3, Q12): HPKE keys are DeriveKeyPair(secret) of the higher-level group's
 KEM; signature keys the higher-level group's scheme's `derive_key_pair` (EdDSA seed
 prefix, ECDSA through the curve's DHKEM). path_generation_secret is the first path
@@ -215,12 +219,27 @@ class OperationKeys:
         )
 
 
+def literal_subsecrets(cs: CipherSuite, epoch: EmulationEpoch) -> OperationSecrets:
+    """Finding F1 (readings.literal_p4_subsecrets): draft-00 §5.2 taken literally,
+    "signature_key_secret = DeriveSecret(epoch_base_secret, "Signature Key")" and the
+    others likewise: the sub-secrets of every operation of `epoch`. The epoch must keep
+    epoch_base_secret (it does only under that reading; StateError otherwise)."""
+    if epoch.base_secret is None:
+        raise StateError(f"emulation epoch {epoch.epoch} keeps no epoch_base_secret (only "
+                         "the literal reading literal_p4_subsecrets does)")
+    return OperationSecrets.of(cs, epoch.base_secret)
+
+
 def operation_keys(emulation_suite: CipherSuite, group_suite: CipherSuite,
-                   d: Derivation) -> OperationKeys:
+                   d: Derivation, *, literal_p4_subsecrets: bool = False) -> OperationKeys:
     """The keys of a derivation for a group of `group_suite` (Q3: the virtual client
-    joins only groups whose KDF is the emulation group's, so every seed is long enough)."""
+    joins only groups whose KDF is the emulation group's, so every seed is long enough).
+    `literal_p4_subsecrets`: finding F1, the sub-secrets from epoch_base_secret
+    (`literal_subsecrets`), the same for every operation of the epoch."""
     if group_suite.nh != emulation_suite.nh:
         fail("VC-SUITE-KDF", "the higher-level group's KDF differs from the emulation "
                              "group's (Q3)")
+    if literal_p4_subsecrets:
+        return OperationKeys.of(group_suite, literal_subsecrets(emulation_suite, d.epoch))
     return OperationKeys.of(group_suite, OperationSecrets.of(emulation_suite,
                                                              d.operation_secret))

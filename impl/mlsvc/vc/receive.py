@@ -46,7 +46,6 @@ from mlsvc.vc.epoch import EmulationEpoch
 from mlsvc.vc.operation import (
     Derivation,
     commit_derivation,
-    operation_keys,
     plan_rederivation,
 )
 from mlsvc.vc.reuse_guard import recover_leaf_index
@@ -135,7 +134,11 @@ def _deliver_emulation(em: Emulator, message: bytes) -> Received:
         # key; the announced KeyPackages are gone from the DS (replaced or deleted)
         resync = lifecycle.ResyncMessage.decode(event.data)
         em.vc_signing_key = resync.signature_private_key
-        em.key_packages.clear()
+        # the literal reading removal_keeps_key_packages (F6): after a removal (the
+        # epoch a Remove opened) the DS kept them, and so do the emulators
+        if not (em.vc.readings.removal_keeps_key_packages
+                and g.epoch in em.removals.values()):
+            em.key_packages.clear()
         em.collect()
     return Received(g.group_id, event)
 
@@ -207,7 +210,7 @@ def _sibling_keys(em: Emulator, leaf: LeafNode, g: Group) -> tuple[SiblingCommit
     assert ep.encryption_key is not None
     tbe = dinfo.open_info(em.ecs, comp, ep.encryption_key, leaf.encryption_key)
     d = _plan_rederivation(em, ep, tbe.leaf_index, tbe.random)
-    keys = operation_keys(em.ecs, g.cipher_suite, d)
+    keys = em.operation_keys(g.cipher_suite, d)
     if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
         fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
     ident = Identity(leaf.credential, *keys.signature)
@@ -248,11 +251,17 @@ def _deliver_higher(em: Emulator, group_id: bytes, hg: HigherGroup, msg: MLSMess
             after_commit(em, hg)
         em.collect()
     if isinstance(event, ApplicationMessage) and event.sender == g.own_leaf:
-        ep = em.epochs.by_id(hg.active.epoch_id)
+        # §5.8, P9: decode with N of the epoch e the active LeafNode names, and check
+        # the leaf against e's roster (VC-RG-1). The literal reading
+        # reuse_guard_local_epoch (F8) decodes with this emulator's own current epoch
+        # and, as the model does, names whatever leaf that gives (a blank one too): the
+        # attribution is (sibling_epoch, sibling_leaf) of the local epoch.
+        local = em.vc.readings.reuse_guard_local_epoch
+        ep = em.epochs.latest if local else em.epochs.by_id(hg.active.epoch_id)
         try:
             leaf = recover_leaf_index(em.ecs, hg.active.leaf_node_secret,
                                       event.key_schedule_nonce, event.reuse_guard,
-                                      ep.leaf_count, ep.roster)
+                                      ep.leaf_count, None if local else ep.roster)
         except ValidationError:
             assert tree_before is not None
             g.state.secret_tree.state = tree_before  # VC-RG-1: the key is not burnt
@@ -300,7 +309,7 @@ def follow_external_join(em: Emulator, group_info: bytes, commit: bytes) -> Rece
     leaf = content.path.leaf_node
     tbe = dinfo.open_info(em.ecs, comp, ep.encryption_key, leaf.encryption_key)
     d = _plan_rederivation(em, ep, tbe.leaf_index, tbe.random)
-    keys = operation_keys(em.ecs, gcs, d)
+    keys = em.operation_keys(gcs, d)
     if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
         fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
     group = Group.follow_external_join(

@@ -51,6 +51,8 @@ struct {
   EmulationEpochState epochs<V>;    // every emulation epoch still referenced
   HigherGroupState groups<V>;       // every higher-level group
   HeldKeyPackage key_packages<V>;   // every announced KeyPackage not yet used
+  // only under the literal reading F1 (readings.literal_p4_subsecrets), and only then
+  // present: struct { uint64 epoch; opaque epoch_base_secret<V>; } BaseSecret<V>;
 } NewEmulatorClientState;                                   // P13, component 0x8003
 ~~~
 
@@ -237,6 +239,9 @@ class NewEmulatorClientState:
         w.vector(list(self.epochs), write_epoch)
         w.vector(list(self.groups), lambda w2, g: g.write(w2))
         w.vector(list(self.key_packages), lambda w2, k: k.write(w2))
+        bases = [(e.epoch, e.base_secret) for e in self.epochs if e.base_secret is not None]
+        if bases:  # F1 only: absent (and the encoding unchanged) otherwise
+            w.vector(bases, _w_base)
         return w.bytes()
 
 
@@ -249,8 +254,32 @@ def decode_state(data: bytes, suite: int) -> NewEmulatorClientState:
     epochs = tuple(r.vector(lambda r2: read_epoch(r2, cs)))
     groups = tuple(r.vector(GroupTransfer.read))
     kps = tuple(r.vector(HeldKeyPackage.read))
+    if r.remaining():
+        read_base_secrets(r, epochs)
     r.finish()
     return NewEmulatorClientState(key, epochs, groups, kps)
+
+
+def _w_base(w: Writer, item: tuple[int, bytes]) -> None:
+    w.u64(item[0])
+    w.opaque(item[1])
+
+
+def write_base_secrets(w: Writer, epochs: Sequence[EmulationEpoch]) -> None:
+    """F1 only: the epochs' kept epoch_base_secret, as BaseSecret<V>."""
+    w.vector([(e.epoch, e.base_secret) for e in epochs if e.base_secret is not None],
+             _w_base)
+
+
+def read_base_secrets(r: Reader, epochs: Sequence[EmulationEpoch]) -> None:
+    """F1 only: attach BaseSecret<V> to the epochs it names (DecodeError for another)."""
+    by_number = {e.epoch: e for e in epochs}
+    for n, secret in r.vector(lambda r2: (r2.u64(), r2.opaque())):
+        e = by_number.get(n)
+        if e is None or e.pprf is None:
+            raise DecodeError(f"an epoch_base_secret for emulation epoch {n}, which has no "
+                              "derivation secrets here")
+        e.base_secret = secret
 
 
 def transfer_group(group: Group, active: LeafOp, proposed: Sequence[tuple[bytes, LeafOp]]
