@@ -9,6 +9,7 @@ import pytest
 
 from mlsvc.ds import Consistency, DeliveryService
 from mlsvc.ds.errors import DeliveryError, UnacceptableMessage
+from mlsvc.ds.faults import FaultLayer, FaultPolicy
 from mlsvc.ds.persist import (
     _GENID,
     _LOG,
@@ -142,3 +143,16 @@ def test_state_records_leave_out_what_the_marks_cover(world: World) -> None:
     assert any(k.startswith(_GENID) for k in everything)
     assert set(state_records(s, ds.stats, SavedMarks.of(s))) == {STATE_KEY}
     assert state_records(s, ds.stats, SavedMarks.of(s))[STATE_KEY] == everything[STATE_KEY]
+
+
+# --- ds/faults.py -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_delay", [1, 2, 3, 5])
+def test_a_wait_is_one_to_max_delay_deliveries(max_delay: int) -> None:
+    """A delayed delivery or a duplicate waits behind 1 to `max_delay` further
+    deliveries, every one of those values being drawn."""
+    layer = FaultLayer(FaultPolicy(7, max_delay=max_delay))
+    rng = layer._rng()
+    waits = {layer._wait(rng) for _ in range(300)}
+    assert waits == set(range(1, max_delay + 1))
