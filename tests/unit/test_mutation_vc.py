@@ -10,6 +10,7 @@ import pytest
 
 from mlsvc.codec import Reader, Writer
 from mlsvc.crypto.random import SeededRandom
+from mlsvc.ds import DeliveryService
 from mlsvc.errors import DecodeError, ParameterError
 from mlsvc.group.config import GroupConfig
 from mlsvc.group.events import ApplicationMessage
@@ -19,9 +20,20 @@ from mlsvc.vc.actions import ExternalJoin, VirtualClientAction
 from mlsvc.vc.codepoints import VCCodePoints
 from mlsvc.vc.durable import Checkpointer, _w_outgoing, records, restore
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
+from mlsvc.vc.epoch import EpochStore
 from mlsvc.vc.readings import Readings
 from mlsvc.vc.state import GroupTransfer, LeafOp
-from tests.unit.vc_helpers import G1, NAMES, World, peer_commit, peer_group, pump, world
+from mlsvc.virtual_client import VirtualClient
+from tests.unit.vc_helpers import (
+    G1,
+    NAMES,
+    World,
+    add_vc,
+    peer_commit,
+    peer_group,
+    pump,
+    world,
+)
 
 
 @pytest.mark.parametrize("action_type", [0, 3, 255])
@@ -229,6 +241,8 @@ def _round_trip(em: Emulator, rng: SeededRandom | None = None,
                                                                       with_pending=True)
             assert list(theirs[gid].sent) == list(hg.sent)
             assert theirs[gid].group.config.rng is rng
+    assert {n: e.base_secret for n, e in back.epochs.epochs.items()} == {
+        n: e.base_secret for n, e in em.epochs.epochs.items()}
     assert records(back) == records(em)
     return back
 
@@ -323,3 +337,39 @@ def test_an_unknown_outgoing_kind_is_refused() -> None:
         store.write({"outbox": outbox[:at] + bytes([kind]) + outbox[at + 1:]})
         with pytest.raises(DecodeError):
             restore(store, SeededRandom(b"r"))
+
+
+def test_epoch_base_secrets_survive_a_restart_under_reading_f1() -> None:
+    """Under the literal reading of the sub-secrets (F1) an epoch keeps its
+    epoch_base_secret, and the store keeps it too."""
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, "alice", list(NAMES), seed=b"f1-mut",
+                              readings=Readings(literal_p4_subsecrets=True))
+    bob = peer_group(ds, "bob", G1, seed=b"bob/f1-mut")
+    add_vc(ds, vc, "bob", bob)
+    assert vc.send("laptop", G1, b"hello").accepted
+    vc.sync()
+    em = vc.emulators["laptop"]
+    kept = {n: e.base_secret for n, e in em.epochs.epochs.items()}
+    assert any(s is not None for s in kept.values())
+    back = _round_trip(em)
+    assert {n: e.base_secret for n, e in back.epochs.epochs.items()} == kept
+
+
+def test_collect_quiescent_keeps_the_newest_and_the_referenced_epochs() -> None:
+    w = world(b"quiescent-mut")
+    for name in ("phone", "laptop", "tablet", "phone"):
+        assert w.vc.emulation_commit(name).accepted
+        w.vc.sync()
+    store = w.em("tablet").epochs
+    numbers = sorted(store.epochs)
+    assert len(numbers) >= 3
+    ids = {n: store.epochs[n].epoch_id for n in numbers}
+    referenced = ids[numbers[0]]
+    gone = store.collect_quiescent([referenced])
+    assert sorted(gone) == numbers[1:-1]
+    assert sorted(store.epochs) == [numbers[0], numbers[-1]]
+    assert store.collect_quiescent([]) == [numbers[0]]
+    assert sorted(store.epochs) == [numbers[-1]]
+    assert store.collect_quiescent([]) == []
+    assert EpochStore().collect_quiescent([b"x"]) == []
