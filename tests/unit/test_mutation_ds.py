@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from mlsvc.crypto.random import SeededRandom
 from mlsvc.ds import Consistency, DeliveryService
 from mlsvc.ds.errors import DeliveryError, UnacceptableMessage
 from mlsvc.ds.faults import FaultLayer, FaultPolicy
@@ -23,7 +24,7 @@ from mlsvc.ds.persist import (
 )
 from mlsvc.ds.state import Delivery, DeliveryKind, DSState, GenerationIdRecord, GroupRecord
 from mlsvc.ds.wire import RatchetType, ratchet_type_of
-from mlsvc.errors import DecodeError, LocalError, RemoteError, StateError
+from mlsvc.errors import DecodeError, LocalError, ParameterError, RemoteError, StateError
 from mlsvc.messages.codepoints import ContentType
 from mlsvc.store import MemoryStore
 from tests.unit.test_ds import World, world
@@ -156,3 +157,101 @@ def test_a_wait_is_one_to_max_delay_deliveries(max_delay: int) -> None:
     rng = layer._rng()
     waits = {layer._wait(rng) for _ in range(300)}
     assert waits == set(range(1, max_delay + 1))
+
+
+def _delivery(seq: int, group: bytes, group_seq: int = 0) -> Delivery:
+    return Delivery(seq, DeliveryKind.APPLICATION, group, group_seq, 0, "sender", b"m%d" % seq)
+
+
+def _mailbox(layer: FaultLayer, client: str, deliveries: list[Delivery]) -> list[Delivery]:
+    """What the DS does: admit each delivery, keep those not dropped, in seq order."""
+    return [d for d in deliveries if layer.admit(client, d)]
+
+
+def test_the_clock_counts_the_hand_overs() -> None:
+    """Without faults a client's clock is the number of deliveries handed to it, and a
+    decision with probability 0 draws nothing from the random source."""
+    layer = FaultLayer(FaultPolicy(3))
+    box = _mailbox(layer, "c", [_delivery(i, b"g", i) for i in range(4)])
+    for n in range(1, 5):
+        assert layer.take("c", box).seq == n - 1
+        assert layer.clocks["c"] == n
+    assert layer.counter == 0 and layer.held == {} and layer.copies == {}
+    with pytest.raises(ParameterError):
+        layer.take("c", box)
+
+
+def test_a_delayed_delivery_is_ready_after_its_wait() -> None:
+    """max_delay 1: every wait is one further delivery."""
+    layer = FaultLayer(FaultPolicy(5, delay=1.0, max_delay=1))
+    d0, d1 = _delivery(0, b"g0"), _delivery(1, b"g1")
+    box = _mailbox(layer, "c", [d0, d1])
+    assert layer.held == {"c": {0: 1, 1: 1}}
+    assert layer.stats.delayed == 2
+    # nothing is ready at clock 0: the clock jumps to 1, the oldest goes
+    assert layer.take("c", box) == d0
+    assert layer.held == {"c": {1: 1}}  # the other one is still held
+    assert layer.clocks["c"] == 2
+    assert layer.take("c", box) == d1
+    assert "c" not in layer.held
+
+
+def test_a_duplicate_comes_after_its_wait() -> None:
+    layer = FaultLayer(FaultPolicy(9, duplicate=1.0, max_delay=1))
+    d0 = _delivery(0, b"g")
+    box = _mailbox(layer, "c", [d0])
+    assert layer.take("c", box) == d0
+    assert layer.copies == {"c": [(d0, 2)]}  # handed at clock 0; one more delivery waits
+    assert layer.stats.duplicated == 1
+    assert layer.pending("c", box) == 1
+    assert layer.take("c", box) == d0  # the copy, once
+    assert layer.copies == {} and layer.stats.handed == 2
+
+
+def test_reordering_hands_over_another_group_s_head() -> None:
+    layer = FaultLayer(FaultPolicy(1, reorder=1.0))
+    d0, d1 = _delivery(0, b"g0"), _delivery(1, b"g1")
+    box = _mailbox(layer, "c", [d0, d1])
+    assert layer.take("c", box) == d1  # two ready: with probability 1 not the oldest
+    assert layer.stats.reordered == 1
+    assert layer.take("c", box) == d0  # one ready: no choice
+    assert layer.stats.reordered == 1
+    # three groups: reordered twice, and the counter adds up
+    layer = FaultLayer(FaultPolicy(1, reorder=1.0))
+    box = _mailbox(layer, "c", [_delivery(i, b"g%d" % i) for i in range(3)])
+    layer.take("c", box)
+    layer.take("c", box)
+    assert layer.stats.reordered == 2
+
+
+def test_a_reorder_picks_among_all_the_others() -> None:
+    """With three ready heads, the reordered pick is either of the two younger ones,
+    each drawn for some seed."""
+    picks = set()
+    for seed in range(40):
+        layer = FaultLayer(FaultPolicy(seed, reorder=1.0))
+        box = _mailbox(layer, "c", [_delivery(i, b"g%d" % i) for i in range(3)])
+        picks.add(layer.take("c", box).seq)
+    assert picks == {1, 2}
+
+
+def test_decisions_follow_the_documented_random_source() -> None:
+    """Each decision draws 7 bytes from SeededRandom("mlsvc-ds-faults/" || uint64 seed):
+    fixed, so a fault-layer snapshot continues the same sequence after a restart."""
+    for seed in (0, 1, 2, 1 << 40, (1 << 64) - 1):
+        source = SeededRandom(b"mlsvc-ds-faults/" + seed.to_bytes(8, "big"))
+        draws = [int.from_bytes(source(7), "big") / float(1 << 56) for _ in range(8)]
+        layer = FaultLayer(FaultPolicy(seed, drop=0.5))
+        kept = [layer.admit("c", _delivery(i, b"g", i)) for i in range(8)]
+        assert kept == [u >= 0.5 for u in draws]
+
+
+def test_fault_policy_bounds() -> None:
+    assert FaultPolicy(1, drop=1.0, delay=1.0, duplicate=1.0, reorder=1.0).drop == 1.0
+    assert FaultPolicy(1, max_delay=(1 << 16) - 1).max_delay == (1 << 16) - 1
+    for bad in (1 << 16, 1 << 17, 0):
+        with pytest.raises(ParameterError):
+            FaultPolicy(1, max_delay=bad)
+    policy = FaultPolicy(1, clients=["a", "b"])  # type: ignore[arg-type]
+    assert policy.clients == ("a", "b")
+    assert policy.applies("a") and not policy.applies("c")
