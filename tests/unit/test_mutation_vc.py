@@ -12,12 +12,19 @@ from mlsvc.codec import Reader, Writer
 from mlsvc.crypto.random import SeededRandom
 from mlsvc.ds import DeliveryService
 from mlsvc.errors import DecodeError, ParameterError
+from mlsvc.ext.codepoints import CodePoints
 from mlsvc.group.config import GroupConfig
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.serialize import save
 from mlsvc.store import MemoryStore
 from mlsvc.vc.actions import ExternalJoin, VirtualClientAction
 from mlsvc.vc.codepoints import VCCodePoints
+from mlsvc.vc.derivation import (
+    DerivationInfoComponent,
+    find_in_extensions,
+    find_in_leaf,
+    leaf_extension,
+)
 from mlsvc.vc.durable import Checkpointer, _w_outgoing, records, restore
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
 from mlsvc.vc.epoch import EpochStore
@@ -373,3 +380,23 @@ def test_collect_quiescent_keeps_the_newest_and_the_referenced_epochs() -> None:
     assert sorted(store.epochs) == [numbers[-1]]
     assert store.collect_quiescent([]) == []
     assert EpochStore().collect_quiescent([b"x"]) == []
+
+
+def test_derivation_info_is_found_under_the_configured_code_points() -> None:
+    component = DerivationInfoComponent(b"epoch id", b"ciphertext")
+    cp = CodePoints(app_data_dictionary=0x0F01)
+    vcp = VCCodePoints(0x9001, 0x9002, 0x9003)
+    ext = leaf_extension(component, cp=cp, vcp=vcp)
+    assert ext.extension_type == 0x0F01
+    assert find_in_extensions((ext,), cp, vcp) == component
+    assert find_in_extensions((ext,)) is None  # no dictionary under 0x0006
+    assert find_in_extensions((ext,), cp) is None  # no component under 0x8001
+    assert find_in_extensions((ext,), vcp=vcp) is None
+    w = world(b"find-mut")
+    g = w.em("phone").groups[G1].group
+    own = g.tree.leaf(g.own_leaf)
+    assert own is not None
+    leaf = dataclasses.replace(own, extensions=(ext,))
+    assert find_in_leaf(leaf, cp, vcp) == component
+    assert find_in_leaf(leaf, cp) is None
+    assert find_in_leaf(leaf) is None
