@@ -29,7 +29,7 @@ from mlsvc.vc.durable import Checkpointer, _w_outgoing, records, restore
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
 from mlsvc.vc.epoch import EpochStore
 from mlsvc.vc.readings import Readings
-from mlsvc.vc.state import GroupTransfer, LeafOp
+from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch
 from mlsvc.virtual_client import VirtualClient
 from tests.unit.vc_helpers import (
     G1,
@@ -400,3 +400,22 @@ def test_derivation_info_is_found_under_the_configured_code_points() -> None:
     assert find_in_leaf(leaf, cp, vcp) == component
     assert find_in_leaf(leaf, cp) is None
     assert find_in_leaf(leaf) is None
+
+
+@pytest.mark.parametrize("leaf_count", [0, 3, 5, 6, 12])
+def test_an_epoch_record_with_a_leaf_count_not_a_power_of_two_is_refused(
+        leaf_count: int) -> None:
+    w = world(b"leaf-count-mut")
+    em = w.em("phone")
+    e = em.epochs.epochs[max(em.epochs.epochs)]
+    good = Writer()
+    write_epoch(good, e)
+    assert read_epoch(Reader(good.bytes()), em.ecs).leaf_count == e.leaf_count
+    bad = Writer()
+    write_epoch(bad, dataclasses.replace(e, leaf_count=leaf_count))
+    with pytest.raises(DecodeError):
+        read_epoch(Reader(bad.bytes()), em.ecs)
+    for fine in (1, 2, 4, 1 << 20):
+        ok = Writer()
+        write_epoch(ok, dataclasses.replace(e, leaf_count=fine))
+        assert read_epoch(Reader(ok.bytes()), em.ecs).leaf_count == fine
