@@ -11,7 +11,7 @@ import pytest
 from mlsvc.codec import Reader, Writer
 from mlsvc.crypto.random import SeededRandom
 from mlsvc.ds import DeliveryService
-from mlsvc.errors import DecodeError, ParameterError
+from mlsvc.errors import DecodeError, ParameterError, StateError
 from mlsvc.ext.codepoints import CodePoints
 from mlsvc.group.config import GroupConfig
 from mlsvc.group.events import ApplicationMessage
@@ -28,6 +28,7 @@ from mlsvc.vc.derivation import (
 from mlsvc.vc.durable import Checkpointer, _w_outgoing, records, restore
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
 from mlsvc.vc.epoch import EpochStore
+from mlsvc.vc.lifecycle import state_for_new_emulator
 from mlsvc.vc.readings import Readings
 from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch
 from mlsvc.virtual_client import VirtualClient
@@ -419,3 +420,20 @@ def test_an_epoch_record_with_a_leaf_count_not_a_power_of_two_is_refused(
         ok = Writer()
         write_epoch(ok, dataclasses.replace(e, leaf_count=fine))
         assert read_epoch(Reader(ok.bytes()), em.ecs).leaf_count == fine
+
+
+def test_a_provisioning_emulator_has_nothing_in_flight_and_knows_the_groups() -> None:
+    w = world(b"provision-mut")
+    phone, laptop = w.em("phone"), w.em("laptop")
+    assert state_for_new_emulator(phone).groups[0].group_id == G1
+    with pytest.raises(StateError):
+        state_for_new_emulator(phone, external=[b"not a group of ours"])
+    assert state_for_new_emulator(phone, external=[G1]).groups == (GroupTransfer(G1, None),)
+    phone.send_private_message(G1, b"in flight")  # a message, no action
+    assert phone.pending and not phone.has_pending_action
+    with pytest.raises(StateError):
+        state_for_new_emulator(phone)
+    laptop.create_key_packages(1)  # an action, no message
+    assert laptop.has_pending_action and not laptop.pending
+    with pytest.raises(StateError):
+        state_for_new_emulator(laptop)
