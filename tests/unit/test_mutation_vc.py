@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 import pytest
 
 from mlsvc.codec import Reader, Writer
+from mlsvc.crypto.labels import derive_secret
 from mlsvc.crypto.random import SeededRandom
+from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import DeliveryService
 from mlsvc.errors import DecodeError, ParameterError, StateError
 from mlsvc.ext.codepoints import CodePoints
@@ -29,7 +31,9 @@ from mlsvc.vc.durable import Checkpointer, _w_outgoing, records, restore
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
 from mlsvc.vc.epoch import EpochStore
 from mlsvc.vc.lifecycle import state_for_new_emulator
-from mlsvc.vc.readings import Readings
+from mlsvc.vc.operation import leaf_node_secret
+from mlsvc.vc.readings import FINDING_READINGS, Readings
+from mlsvc.vc.reuse_guard import check_x
 from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch
 from mlsvc.virtual_client import VirtualClient
 from tests.unit.vc_helpers import (
@@ -437,3 +441,67 @@ def test_a_provisioning_emulator_has_nothing_in_flight_and_knows_the_groups() ->
     assert laptop.has_pending_action and not laptop.pending
     with pytest.raises(StateError):
         state_for_new_emulator(laptop)
+
+
+# --- the hooks of the literal readings and the refinement bridge ------------------------------
+
+
+def test_readings_of_names_findings() -> None:
+    assert Readings.of() == Readings()
+    assert Readings.of("F1") == Readings(literal_p4_subsecrets=True)
+    assert Readings.of("F1", "F2") == Readings(literal_p4_subsecrets=True,
+                                               send_before_rotation=True)
+    every = Readings.of(*FINDING_READINGS)
+    assert all(getattr(every, name) for name in FINDING_READINGS.values())
+    for bad in (("F99",), ("F1", "f2"), ("",)):
+        with pytest.raises(ParameterError):
+            Readings.of(*bad)
+
+
+def test_check_x_takes_a_uint32_in_the_leaf_s_class() -> None:
+    check_x(5, 1, 4)
+    check_x(1, 1, 4)
+    check_x(0, 0, 1)
+    check_x((1 << 32) - 1, 3, 4)
+    check_x((1 << 32) - 1, 0, 1)
+    for x, leaf, n in ((6, 1, 4), (4, 1, 4), (1 << 32, 0, 1), (-3, 1, 4), (-1, 0, 1),
+                       (5, 5, 4), (5, 1, 3)):
+        with pytest.raises(ParameterError):
+            check_x(x, leaf, n)
+    for not_int in (True, 5.0, "5"):
+        with pytest.raises(ParameterError):
+            check_x(not_int, 1, 4)  # type: ignore[arg-type]
+
+
+def test_pending_action_message_is_the_action_s_commit() -> None:
+    w = world(b"pending-action-mut")
+    em = w.em("laptop")
+    with pytest.raises(StateError):
+        em.pending_action_message()
+    out = em.create_key_packages(1)
+    assert em.pending_action_message() == out
+
+
+def test_leaf_node_secret_is_the_operation_s_encryption_key_secret() -> None:
+    """P8: DeriveSecret(operation_secret, "Encryption Key") in the emulation suite."""
+    cs = get_suite(1)
+    for secret in (b"\x00" * 32, bytes(range(32))):
+        assert leaf_node_secret(cs, secret) == derive_secret(cs, secret, b"Encryption Key")
+    assert leaf_node_secret(cs, b"\x00" * 32) != leaf_node_secret(cs, b"\x01" * 32)
+
+
+def test_quiescent_collect_keeps_the_epochs_of_live_operations() -> None:
+    w = world(b"live-mut")
+    w.vc.upload_key_packages("tablet", 1)  # a held KeyPackage names the epoch of its upload
+    w.vc.sync()
+    for name in ("phone", "laptop", "phone"):
+        assert w.vc.emulation_commit(name).accepted
+        w.vc.sync()
+    em = w.em("tablet")
+    live = {em.groups[G1].active.epoch_id} | {kp.op.epoch_id for kp in em.key_packages.values()}
+    assert len(em.key_packages) == 1 and len(live) == 2
+    newest = max(em.epochs.epochs)
+    expected = {n for n, e in em.epochs.epochs.items() if e.epoch_id in live} | {newest}
+    assert len(em.epochs.epochs) > len(expected)
+    em.collect(quiescent=True)
+    assert set(em.epochs.epochs) == expected
