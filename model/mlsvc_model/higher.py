@@ -227,6 +227,10 @@ def apply_group_entry(w: World, em: Emulator, view: GroupView, entry: GroupEntry
     if not can_derive(em, entry.epoch_secret):
         view.broken = f"cannot derive epoch {entry.epoch} ({entry.kind})"
         return
+    if entry.kind == "welcome":
+        # the Welcome used the KeyPackage (RFC 9420 §16.8: once): no longer outstanding,
+        # so its operation lives on only as the leaf (found by the refinement test)
+        em.key_packages -= {ref for ref, o in w.kp_ops.items() if o == entry.op_id}
     old_paths = {k for k in view.node_keys if k.label == "path_secret"} - entry.node_keys
     spent = (t for t in entry.payloads if t.label != "path_secret" and t != entry.epoch_secret)
     em.forget(*old_paths, *spent)
