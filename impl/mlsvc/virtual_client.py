@@ -254,6 +254,10 @@ class VirtualClient:
                       and hashlib.sha256(x.message).digest() not in refused]
         return sorted(items, key=lambda x: x.seq)
 
+    def unprocessed(self, name: str, group_id: bytes) -> list[Delivery]:
+        """What `deliver_next` would hand `name` from that log, in order (reads only)."""
+        return self._unprocessed(name, self.emulators[name], group_id)
+
     def deliver_next(self, name: str, group_id: bytes) -> Event | None:
         """Hand emulator `name` exactly the next delivery of one log past its cursor:
         the emulation group's or a higher-level group's (for a group it is not in yet,
@@ -503,11 +507,13 @@ class VirtualClient:
         else:
             self.require_latest(by)
         self.emulators[by].emulation_leaf_of(name.encode())  # before anything changes
+        deleted: tuple[bytes, ...] = ()
         if not self.emulators[by].vc.readings.removal_keeps_key_packages:  # F6 keeps them
+            deleted = self.ds.outstanding_key_packages(self.id)
             self.ds.delete_key_packages(self.id)
 
         def remove(em: Emulator) -> Outgoing:
-            return em.remove_emulator(name.encode())
+            return em.remove_emulator(name.encode(), deleted)
 
         verdict = self.act(by, remove) if sync else self.act_now(by, remove)
         if not verdict.accepted:

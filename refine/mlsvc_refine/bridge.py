@@ -49,7 +49,7 @@ from mlsvc.virtual_client import Event, VirtualClient
 from mlsvc_model.common import fully_caught_up
 from mlsvc_model.config import Config
 from mlsvc_model.errors import PreconditionError
-from mlsvc_model.state import EMULATION, World
+from mlsvc_model.state import EMULATION, Message, World
 from mlsvc_model.transitions import apply, initial_world
 
 VC = "vc"
@@ -320,6 +320,7 @@ class Bridge:
         they disagree on whether it is allowed or on what it did."""
         before_ops = set(self.world.ops)
         delivered = len(self.world.delivered)
+        positions = self._model_positions()
         try:
             result = apply(self.world, name, **args)
         except PreconditionError as err:
@@ -327,7 +328,7 @@ class Bridge:
         res = StepResult(name, dict(args), f"applied -> {result}", "")
         try:
             self._impl(name, args, result, before_ops)
-            self._replay_deliveries(delivered)
+            self._replay_deliveries(delivered, positions)
         except Refused as r:
             raise RefinementError(
                 f"step {len(self.world.trace)} {name}({_args(args)}): the model applied it "
@@ -569,9 +570,52 @@ class Bridge:
 
     # --- deliveries -------------------------------------------------------------------------
 
-    def _replay_deliveries(self, start: int) -> None:
+    def _model_positions(self) -> dict[tuple[str, str], int]:
+        """Where each emulator stands in each of the model's logs."""
+        w = self.world
+        out: dict[tuple[str, str], int] = {}
+        for name, em in w.emulators.items():
+            out[(name, EMULATION)] = em.emu_cursor
+            for g in w.groups.values():
+                view = em.groups.get(g.name)
+                out[(name, g.name)] = view.cursor if view is not None else g.vc_join_index
+        return out
+
+    def _replay_deliveries(self, start: int, positions: dict[tuple[str, str], int]) -> None:
+        """The model's deliveries of this step, per emulator as many of each log, taken
+        in the DS's total order (the loop's order, `VirtualClient.sync`): the model's
+        logs are ordered each on its own, the DS orders them all (docs/REFINEMENT.md).
+        An emulator's own PrivateMessage, which the model hands back to a sender that
+        had not caught up when it sent, the DS never sends back: nothing to replay."""
+        todo: dict[str, dict[str, int]] = {}
         for emulator, log in self.world.delivered[start:]:
-            self._deliver(emulator, log)
+            pos = positions.get((emulator, log))
+            if pos is None:  # an emulator or group the step created
+                pos = self.world.groups[log].vc_join_index if log != EMULATION else 0
+            positions[(emulator, log)] = pos + 1
+            if log != EMULATION and pos < len(self.world.groups[log].log):
+                entry = self.world.groups[log].log[pos]
+                if isinstance(entry, Message) and entry.sender == emulator:
+                    continue
+            per = todo.setdefault(emulator, {})
+            per[log] = per.get(log, 0) + 1
+        for emulator, per in todo.items():
+            while any(per.values()):
+                log = min((x for x, n in per.items() if n), key=lambda x: self._next_seq(
+                    emulator, x))
+                self._deliver(emulator, log)
+                per[log] -= 1
+
+    def _next_seq(self, emulator: str, log: str) -> int:
+        gid = self.emulation_group_id if log == EMULATION else self.group_id(log)
+        items = self.vc.unprocessed(emulator, gid) if emulator in self.vc.emulators else []
+        return items[0].seq if items else 1 << 62
+
+    def in_ds_order(self, emulator: str, log: str) -> bool:
+        """Whether the next message of `log` is the first the DS holds for `emulator`
+        across all its logs (what the loop would process next)."""
+        logs = [EMULATION, *self.groups]
+        return self._next_seq(emulator, log) <= min(self._next_seq(emulator, x) for x in logs)
 
     def _deliver(self, emulator: str, log: str) -> None:
         """Hand `emulator` the next message of `log` that the model counts as one: an
@@ -583,6 +627,7 @@ class Bridge:
             nxt = self._next_delivery(emulator, em, gid)
             if nxt is None:
                 raise Refused({"NothingToDeliver"}, f"nothing for {emulator} in {log}")
+            stale_welcome = nxt.group_seq is None and gid in em.groups
             broken = self.broken.get((emulator, log))
             removal = False
             if broken is not None:
@@ -602,19 +647,15 @@ class Bridge:
                 ev = event.received.event if event is not None else None
                 removal = isinstance(ev, CommitApplied) and bool(ev.removed)
             kind = _kind(nxt.message)
-            if kind == "proposal":
-                continue
+            if kind == "proposal" or stale_welcome:
+                continue  # read with what follows (the model has no entry of its own)
             if removal and self._resync_follows(emulator, em, gid):
                 continue
             return
 
     def _next_delivery(self, emulator: str, em: Emulator, gid: bytes) -> _Pending | None:
-        for d in self.ds.refetch(emulator, gid, em.cursors.get(gid, -1)):
+        for d in self.vc.unprocessed(emulator, gid):
             return _Pending(d.group_seq, d.message)
-        if gid != self.emulation_group_id and gid not in em.groups:
-            for d in self.ds.welcomes_for(emulator, -1):
-                if d.group_id == gid and b"welcome/" + str(d.seq).encode() not in em.cursors:
-                    return _Pending(None, d.message)
         return None
 
     def _resync_follows(self, emulator: str, em: Emulator, gid: bytes) -> bool:

@@ -22,7 +22,8 @@ from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Update
 from mlsvc.vc import derivation as dinfo
 from mlsvc.vc.emulator import Emulator
-from mlsvc.vc.operation import pprf_leaf
+from mlsvc.vc.epoch import EmulationEpoch
+from mlsvc.vc.operation import OperationSecrets, literal_subsecrets, pprf_leaf
 
 from .bridge import SUITE, VC, Bridge, GroupSide, vc_leaves
 
@@ -31,7 +32,7 @@ def _public_leaves(b: Bridge) -> Iterator[tuple[str, LeafNode, bytes | None]]:
     """Every LeafNode of the virtual client an outsider saw: in uploaded KeyPackages
     (with their init key), Update proposals and Commit paths of every group's log."""
     seen: set[bytes] = set()
-    for raw in b.public:
+    for n, raw in enumerate(b.public):
         try:
             body = MLSMessage.decode(raw).body
         except Exception:
@@ -40,7 +41,7 @@ def _public_leaves(b: Bridge) -> Iterator[tuple[str, LeafNode, bytes | None]]:
             enc = body.leaf_node.encode()
             if enc not in seen and _is_vc(body.leaf_node):
                 seen.add(enc)
-                yield "a KeyPackage", body.leaf_node, body.init_key
+                yield f"KeyPackage #{n}", body.leaf_node, body.init_key
     for side in b.groups.values():
         for d in b.ds.log(side.group_id):
             body = MLSMessage.decode(d.message).body
@@ -297,15 +298,19 @@ def deletion(b: Bridge) -> str | None:
         live |= {kp.op.leaf_node_secret for kp in em.key_packages.values()}
         for n, ep in em.epochs.epochs.items():
             for leaf, op in ep.retained.items():
-                if _leaf_node_secret(op.operation_secret) not in live:
+                if _leaf_node_secret(em, ep, op.operation_secret) not in live:
                     return f"{name} keeps an operation secret (epoch {n - b.offset}, " \
                            f"PPRF leaf {leaf}) no longer in use"
     return None
 
 
-def _leaf_node_secret(operation_secret: bytes) -> bytes:
-    from mlsvc.vc.operation import OperationSecrets
-    return OperationSecrets.of(get_suite(SUITE), operation_secret).encryption_key_secret
+def _leaf_node_secret(em: Emulator, ep: EmulationEpoch, operation_secret: bytes) -> bytes:
+    """The leaf_node_secret (P8) an operation gives, as this emulator derives it (under
+    the literal reading F1 every operation of the epoch gives the epoch's)."""
+    cs = get_suite(SUITE)
+    if em.vc.readings.literal_p4_subsecrets and ep.base_secret is not None:
+        return literal_subsecrets(cs, ep).encryption_key_secret
+    return OperationSecrets.of(cs, operation_secret).encryption_key_secret
 
 
 IMPL_INVARIANTS: dict[str, Callable[[Bridge], str | None]] = {

@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 
 from mlsvc_model.config import FINDINGS, Config
-from mlsvc_model.explore import explore
+from mlsvc_model.explore import reproduce
 from mlsvc_model.higher import deliverable
 from mlsvc_model.invariants import INVARIANTS, violations
 from mlsvc_model.state import Step
@@ -218,8 +218,11 @@ class RefinementMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 15), everything=st.booleans())
     def deliver(self, pick: int, everything: bool) -> None:
         options = deliverable(self.bridge.world)
-        emulator, log = options[pick % len(options)]
-        if everything:
+        # the loop reads in the DS's total order: one message of a log only when it is
+        # the emulator's first (the environment's choice, docs/REFINEMENT.md)
+        in_order = [o for o in options if self.bridge.in_ds_order(*o)]
+        emulator, log = (in_order or options)[pick % len(in_order or options)]
+        if everything or not in_order:
             self._step("catch_up", emulator=emulator)
         else:
             self._step("deliver", emulator=emulator, log=log)
@@ -271,7 +274,7 @@ class FindingReplay:
 def replay_finding(finding: str, profile: str = "ci", seed_value: int | None = None
                    ) -> FindingReplay:
     f = FINDINGS[finding]
-    res = explore(f.config, profile, checked=(f.invariant,), seed_value=seed_value)
+    res = reproduce(finding, profile, seed_value)
     if res.violation is None:
         raise RefinementError(f"the model did not reproduce {finding} under profile {profile}")
     steps = res.violation.trace

@@ -81,7 +81,9 @@ def test_the_implementation_checks_fail_on_tampered_state() -> None:
     b.step("external_join", emulator="E0", group="G1", salt=0)
     b.step("catch_up", emulator="E1")
     b.step("send_private_message", emulator="E0", group="G1", r=0)
+    b.step("catch_up", emulator="E1")
     assert not impl_violations(b)
+    assert len(b.attributions) == 1  # E1 read E0's reuse guard
     # a second delivered message on the same generation (as if the DS had no IDs)
     group, out, _ = b.messages[-1]
     b.messages.append((group, out, True))
@@ -95,6 +97,24 @@ def test_the_implementation_checks_fail_on_tampered_state() -> None:
                                       ep.roster)
     assert "INV-DELETION" in [i for i, _ in impl_violations(b)]
     del em.epochs.epochs[-5]
+    # a retained operation at a PPRF leaf the emulator never punctured
+    from mlsvc.vc.epoch import RetainedOperation
+    held = em.epochs.latest
+    held.retained[12345] = RetainedOperation(0, bytes(32), bytes(32))
+    assert "INV-PPRF-PUNCTURE" in [i for i, _ in impl_violations(b)]
+    del held.retained[12345]
+    # an emulator one epoch behind the members in a group it has read to the end
+    hg = em.groups[b.groups["G1"].group_id]
+    real = hg.group
+    hg.group = b.vc.emulators["E0"].groups[b.groups["G1"].group_id].group
+    assert not impl_violations(b, ("INV-AGREE",))  # the same epoch: agrees
+    b.step("member_commit", group="G1")  # E1 has not read it: not compared yet
+    assert not impl_violations(b, ("INV-AGREE",))
+    b.step("deliver", emulator="E0", log="G1")
+    hg.group = real  # E1's real group, one epoch behind, now counts as read to the end
+    em.cursors[b.groups["G1"].group_id] = b.vc.emulators["E0"].cursors[b.groups["G1"].group_id]
+    assert "INV-AGREE" in [i for i, _ in impl_violations(b)]
+    hg.group = b.vc.emulators["E0"].groups[b.groups["G1"].group_id].group
     # an outsider-visible byte string carrying an emulator's signature key
     b.public.append(b"x" + b.vc.emulators["E0"].identity.signature_public_key)
     assert "INV-NO-EMULATOR-ID" in [i for i, _ in impl_violations(b)]
@@ -106,3 +126,51 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     out = json.loads(capsys.readouterr().out)
     f = out["findings"][0]
     assert f["invariant"] == "INV-ONE-LEAF" and f["implementation"]["violated"]
+
+
+# --- what the refinement test found, kept as traces ----------------------------------------
+
+FOUND = {
+    # a provisioner that must itself still join G1 by external commit passes that on (P13)
+    "join markers passed on": [
+        ("create_group", {}),
+        ("external_join", {"emulator": "E0", "group": "G1", "salt": 0}),
+        ("add_emulator", {"emulator": "E0", "variant": "external_commit"}),
+        ("add_emulator", {"emulator": "E2", "variant": "state_transfer"}),
+    ],
+    # the remover forgets only the KeyPackages the DS deleted, not one a Welcome used
+    "a welcomed KeyPackage survives a removal": [
+        ("create_key_packages", {"emulator": "E0", "count": 1, "salt": 0}),
+        ("create_group", {}),
+        ("welcome", {"group": "G1", "key_package": "KP1"}),
+        ("remove_emulator", {"emulator": "E0", "target": "E1"}),
+        ("deliver", {"emulator": "E0", "log": "G1"}),
+    ],
+    # an emulator that joined by its own external commit ignores the older Welcome
+    "a stale Welcome is ignored": [
+        ("create_key_packages", {"emulator": "E0", "count": 1, "salt": 0}),
+        ("catch_up", {"emulator": "E1"}),
+        ("create_group", {}),
+        ("welcome", {"group": "G1", "key_package": "KP1"}),
+        ("external_join", {"emulator": "E1", "group": "G1", "salt": 0}),
+        ("member_commit", {"group": "G1"}),
+        ("catch_up", {"emulator": "E1"}),
+        ("catch_up", {"emulator": "E0"}),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_what_refinement_found_stays_fixed(name: str) -> None:
+    b = Bridge(Config())
+    for transition, args in FOUND[name]:
+        res = b.step(transition, **args)
+        assert res.model.startswith("applied"), res
+        assert not check(b), (transition, check(b))
+    g1 = b.groups["G1"].group_id
+    if name == "join markers passed on":
+        assert b.vc.emulators["E3"].join_externally == {g1}
+    elif name == "a welcomed KeyPackage survives a removal":
+        assert g1 in b.vc.emulators["E0"].groups and not b.vc.emulators["E0"].key_packages
+    else:
+        assert [d.group_id for n, d in b.vc.ignored if n == "E1"] == [g1]

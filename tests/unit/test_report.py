@@ -202,7 +202,7 @@ def test_quick_page_has_every_identifier_and_its_verdicts(quick: Path) -> None:
     assert len(ids) == len(set(ids)), "duplicate element ids"
     assert set(identifiers()) <= set(ids)
     assert set(CHECKS) <= set(ids)  # every named check, not only VC-
-    assert "refinement: " in text and report.REFINEMENT in text
+    assert "implementation: " in text and report.REFINEMENT in text
     assert text.count(report.QUICK) > len(INVARIANTS)
     for section in ("toc", "summary", "invariants", "proofs", "vectors", "checks",
                     "findings", "profile", "mutation", "diagrams", "costs"):
@@ -273,3 +273,14 @@ def test_full_report_in_chromium(tmp_path: Path) -> None:
     check_files(out)
     check_in_browser(out / "index.html")
     screenshot(out / "index.html", "report-full.png")
+
+
+def test_refinement_verdicts_per_invariant() -> None:
+    ok = "refines (profile ci: 10 runs, 150 steps in 3 s; ...)"
+    bad = "fails (profile ci): implementation INV-ONE-LEAF: G1 has 2 leaves"
+    assert report._refinement_verdict(ok, "INV-AGREE") == "holds"
+    assert report._refinement_verdict(bad, "INV-ONE-LEAF") == "violated"
+    assert report._refinement_verdict(bad, "INV-AGREE") == "not reached"
+    assert report._refinement_verdict(report.REFINEMENT, "INV-AGREE") == "not run in quick mode"
+    assert [report._refinement_kind(x) for x in (ok, bad, report.REFINEMENT)] == [
+        "ok", "bad", "na"]

@@ -195,6 +195,9 @@ def _outbox(em: Emulator) -> bytes:
         w2.optional_with(p.external_group_info, lambda w3, v: w3.opaque(v))
         w2.optional_with(p.removing, lambda w3, v: w3.opaque(v))
         w2.u8(1 if p.onboarding else 0)
+        w2.optional_with(None if p.deleted_key_packages is None
+                         else sorted(p.deleted_key_packages),
+                         lambda w3, v: w3.vector(v, lambda w4, ref: w4.opaque(ref)))
 
     w.optional_with(a, action)
     w.vector(sorted((gid, op) for gid, (op, _) in em._pending_ops.items()), _w_proposed)
@@ -343,7 +346,9 @@ def restore(store: Store, rng: RandomSource,
             kps = tuple(r2.vector(_r_bundle))
             egi = r2.optional(lambda r3: r3.opaque())
             removing = r2.optional(lambda r3: r3.opaque())
-            return _Pending(out, kps, egi, removing, r2.bool())
+            onboarding = r2.bool()
+            deleted = r2.optional(lambda r3: frozenset(r3.vector(lambda r4: r4.opaque())))
+            return _Pending(out, kps, egi, removing, onboarding, deleted)
 
         em._action = rr.optional(action)
         em._pending_ops = dict(rr.vector(lambda r2: (r2.opaque(), (LeafOp.read(r2), None))))

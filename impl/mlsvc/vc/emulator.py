@@ -156,6 +156,7 @@ class _Pending:
     external_group_info: bytes | None = None
     removing: bytes | None = None  # a Remove of this emulator (§4.3)
     onboarding: bool = False  # our external commit into the emulation group (§4.2)
+    deleted_key_packages: frozenset[bytes] | None = None  # P21: what the DS deleted
 
 
 class Emulator:
@@ -428,14 +429,20 @@ class Emulator:
             proposals=[Add(key_package)],
             welcome_extensions=(lifecycle.welcome_extension(self, state),))
 
-    def remove_emulator(self, name: bytes) -> Outgoing:
+    def remove_emulator(self, name: bytes, deleted_key_packages: Collection[bytes] | None = None
+                        ) -> Outgoing:
         """§4.3 (P21) step three: commit the Remove; `accepted` returns the ResyncMessage
-        with the virtual client's new long-term key (step two, in the new epoch)."""
+        with the virtual client's new long-term key (step two, in the new epoch).
+        `deleted_key_packages`: the refs the DS deleted in step one; `accepted` forgets
+        those (None: every KeyPackage held). A KeyPackage a Welcome used before the
+        deletion stays, for that Welcome (found by the refinement test)."""
         if name == self.name:
             raise StateError("an emulator does not remove itself this way")
         out = self._emulation_commit(proposals=[Remove(self.emulation_leaf_of(name))])
         assert self._action is not None
         self._action.removing = name
+        self._action.deleted_key_packages = (None if deleted_key_packages is None
+                                             else frozenset(deleted_key_packages))
         return out
 
     def emulation_leaf_of(self, name: bytes) -> LeafIndex:
@@ -535,7 +542,9 @@ class Emulator:
                 if not readings.removal_keeps_signing_key:  # F11 keeps it
                     self.vc_signing_key = self.rng(self.ecs.nh)  # P21: a new long-term key
                 if not readings.removal_keeps_key_packages:  # F6 keeps them
-                    self.key_packages.clear()  # P21: the DS deleted them
+                    gone = pending.deleted_key_packages  # P21: the DS deleted them
+                    for ref in list(self.key_packages) if gone is None else gone:
+                        self.key_packages.pop(ref, None)
                 self.collect()
                 return Accepted(next=self.resync_message(self.vc_signing_key))
             if pending.key_packages:
