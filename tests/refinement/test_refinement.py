@@ -130,7 +130,7 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 # --- what the refinement test found, kept as traces ----------------------------------------
 
-FOUND = {
+FOUND: dict[str, list[tuple[str, dict[str, object]]]] = {
     # a provisioner that must itself still join G1 by external commit passes that on (P13)
     "join markers passed on": [
         ("create_group", {}),
