@@ -4,8 +4,11 @@ Secrets are tokens named by their derivation path (`tokens`); the state is in `s
 transitions, one per draft concept, are in `emulation` and `higher` and listed in
 `transitions.TRANSITIONS`; the invariants are `invariants.INVARIANTS`; switches for the
 literal draft-00 readings and the later draft's rules are `config.Config`, and the
-findings they show are `config.FINDINGS`. `explore` runs Hypothesis over the model and
-`cli.main` is the `mlsvc model explore` entry point. See docs/MODEL.md.
+findings they show are `config.FINDINGS` (and `config.NEW_FINDINGS`, the later text's).
+`Config.profile` selects the text: "draft-00" or "latest" (`config.LATEST_RULES`).
+`explore` runs Hypothesis over the model, `compare` judges every finding and invariant
+under both texts, and `cli.main` is the `mlsvc model explore|compare` entry point. See
+docs/MODEL.md and docs/FINDINGS.md.
 """
 
 from .config import FINDINGS, Config, Finding

@@ -14,8 +14,9 @@ from dataclasses import replace
 
 from .common import (
     actor,
-    derive_operation_secret,
+    derive_key_package_batch,
     enter_epoch,
+    epoch_secrets,
     fully_caught_up,
     live_ops,
     rederive_operation,
@@ -118,7 +119,7 @@ def create_key_packages(
     require_latest(w, em, t)
     require(1 <= count <= 4, t, "between 1 and 4 KeyPackages")
     require_pprf_room(w, em, count, t)
-    ops = [derive_operation_secret(w, em, "key_package", salt + i) for i in range(count)]
+    ops = derive_key_package_batch(w, em, count, salt)  # L3 under the latest profile
     refs = tuple(f"KP{len(w.kp_ops) + i}" for i in range(1, count + 1))
     for ref, op in zip(refs, ops, strict=True):
         w.kp_ops[ref] = op.op_id
@@ -156,7 +157,7 @@ def add_emulator(w: World, emulator: str, variant: str) -> str:
     live = live_ops(w, em)
     for e in {w.ops[o].epoch for o in live} - new.known_epochs:
         new.known_epochs.add(e)
-        new.learn(*w.epochs[e].four())
+        new.learn(*epoch_secrets(w, w.epochs[e]))
         new.punctured[e] = set(em.punctured.get(e, set()))
     for o in live:
         op = w.ops[o]

@@ -16,7 +16,7 @@ import contextlib
 import random
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from hypothesis import HealthCheck, Phase, seed, settings
@@ -35,7 +35,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from .config import FINDINGS, Config
+from .config import ALL_FINDINGS, Config
 from .errors import InvariantViolation, PreconditionError
 from .higher import deliverable
 from .invariants import INVARIANTS, observations, violations
@@ -270,6 +270,9 @@ def machine_class(
     return type("ModelMachine", (ModelMachine,), attrs)
 
 
+_EXPLORED: dict[tuple[object, ...], Result] = {}
+
+
 def explore(
     config: Config,
     profile: str = "ci",
@@ -277,9 +280,26 @@ def explore(
     seed_value: int | None = None,
     max_examples: int | None = None,
 ) -> Result:
-    """Run the state machine under `profile`; stop at the first violation and shrink it."""
-    p = PROFILES[profile]
+    """Run the state machine under `profile`; stop at the first violation and shrink it.
+
+    Every run is reproducible (derandomized, or seeded), so the result of one set of
+    arguments is computed once per process and shared (`compare` and `reproduce` ask
+    for the same searches): treat it as read-only."""
     checked = tuple(INVARIANTS) if checked is None else checked
+    key = (config, profile, checked, seed_value, max_examples)
+    if key not in _EXPLORED:
+        _EXPLORED[key] = _explore(config, profile, checked, seed_value, max_examples)
+    return _EXPLORED[key]
+
+
+def _explore(
+    config: Config,
+    profile: str,
+    checked: tuple[str, ...],
+    seed_value: int | None,
+    max_examples: int | None,
+) -> Result:
+    p = PROFILES[profile]
     recorder = Recorder()
     s = settings(
         max_examples=max_examples or p.max_examples,
@@ -303,7 +323,7 @@ def explore(
         trace = minimize(config, trace, inv)
         world, _ = replay(config, trace)
         detail = dict(violations(world, (inv,))).get(inv, detail)
-        base_world, base_refused = replay(Config(), trace)
+        base_world, base_refused = replay(Config(profile=config.profile), trace)
         violation = Violation(
             inv, detail, trace, violations(world), base_refused, violations(base_world), world
         )
@@ -377,22 +397,38 @@ def minimize(config: Config, trace: list[Step], invariant: str) -> list[Step]:
     return best
 
 
-def reproduce(finding_id: str, profile: str = "ci", seed_value: int | None = None) -> Result:
+def reproduce(
+    finding_id: str,
+    profile: str = "ci",
+    seed_value: int | None = None,
+    spec: str | None = None,
+) -> Result:
     """Search for a finding: its switch on, only its invariant checked. Without a seed,
     a derandomized search first, then (if it found nothing) searches with seeds 1, 2:
-    deterministic, and a miss in one search order does not hide the finding."""
-    f = FINDINGS[finding_id]
+    deterministic, and a miss in one search order does not hide the finding. `spec`
+    ("draft-00" or "latest") overrides the text the finding's configuration reads (F13
+    and later: their own is "latest")."""
+    f = ALL_FINDINGS[finding_id]
+    config = f.config if spec is None else replace(f.config, profile=spec)
+    return search(config, f.invariant, profile, seed_value)
+
+
+def search(
+    config: Config, invariant: str, profile: str = "ci", seed_value: int | None = None
+) -> Result:
+    """`reproduce` for any configuration and invariant (the finding budget, seeds None,
+    1, 2 until the invariant fails)."""
     budget = PROFILES[profile].finding_examples
     seeds = [seed_value] if seed_value is not None else [None, 1, 2]
     total_runs = total_steps = total_refused = 0
     for sv in seeds:
-        r = explore(f.config, profile, (f.invariant,), sv, budget)
+        r = explore(config, profile, (invariant,), sv, budget)
         total_runs, total_steps = total_runs + r.runs, total_steps + r.steps
         total_refused += r.refused
         if r.violation is not None:
             break
-    r.runs, r.steps, r.refused = total_runs, total_steps, total_refused
-    return r
+    # a copy: `explore` results are shared (_EXPLORED), never changed
+    return replace(r, runs=total_runs, steps=total_steps, refused=total_refused)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .common import (
     require,
     require_latest,
     require_pprf_room,
+    reuse_guard_secret,
 )
 from .config import APPLICATION
 from .emulation import _commit, create_key_packages, process_emulation
@@ -37,7 +38,7 @@ from .state import (
     Message,
     World,
 )
-from .tokens import Tok, combine, derive_secret, expand, prp
+from .tokens import Tok, combine, derive_secret, expand, prp, public_key
 
 
 def _next_epoch_secret(init_from: Tok, commit_secret: Tok) -> Tok:
@@ -130,7 +131,7 @@ def vc_commit(w: World, emulator: str, group: str, kind: str, salt: int) -> int:
     if not w.config.derive_from_stale_epoch:
         require_latest(w, em, t)  # M4: derive only from the emulation group's latest epoch
     require_pprf_room(w, em, 1, t)
-    op = derive_operation_secret(w, em, "leaf_node", salt)
+    op = derive_operation_secret(w, em, "leaf_node", salt, group)  # L1: context = group_id
     if kind == "commit":
         payloads: tuple[Tok, ...] = ()
         commit, nodes = derive_secret(op.path, "path"), frozenset({op.encryption, op.path})
@@ -167,10 +168,17 @@ def external_join(w: World, emulator: str, group: str, salt: int) -> int:
     If the virtual client is already a member this is a resync: the prior leaf is
     removed (F7 keeps it). M2: the KEM randomness of the ExternalInit is derived from the
     operation secret, so other emulators can follow (F10 samples it).
+
+    Latest profile: no ExternalJoin action (L9), the LeafNode comes from the emulator's
+    current epoch; the init secret is random (RFC 9420 §8.3) and travels in the
+    DerivationInfoTBE, i.e. encrypted under the DerivationInfo key (L10).
     """
     t = "external_join"
     em = actor(w, emulator, t)
-    require_latest(w, em, t)
+    if not (w.config.latest and w.config.stale_external_join):
+        # draft-00: the ExternalJoin action's Commit is refused on a stale epoch (§5.5);
+        # latest: nothing but M4 orders it (F13 drops M4 here)
+        require_latest(w, em, t)
     g = w.groups.get(group)
     require(g is not None, t, f"no group {group}")
     assert g is not None
@@ -181,15 +189,22 @@ def external_join(w: World, emulator: str, group: str, salt: int) -> int:
         f"{emulator} already follows {group}: a resync is for an emulator without its state",
     )
     require_pprf_room(w, em, 1, t)
-    _commit(w, em, action="external_join", external_group=group)
-    op = derive_operation_secret(w, em, "leaf_node", salt)
-    ext_init = w.fresh("external_init") if w.config.random_external_init else op.external_init
+    latest = w.config.latest
+    if not latest:
+        _commit(w, em, action="external_join", external_group=group)
+    op = derive_operation_secret(w, em, "leaf_node", salt, group)
+    random_init = w.config.random_external_init or latest
+    ext_init = w.fresh("external_init") if random_init else op.external_init
     em.learn(ext_init)
     resync = bool(g.vc_leaves)
     keep = resync and w.config.resync_without_remove
     leaves = (*g.vc_leaves, op.op_id) if keep else (op.op_id,)
     nodes = frozenset({op.encryption, op.path}) | (g.node_keys if keep else frozenset())
     external_priv = derive_secret(g.epoch_secret, "external")  # RFC 9420 §8.3
+    sealed: tuple[Tok, ...] = (external_priv,)
+    if latest:  # L10: external_init_secret in the DerivationInfoTBE
+        ep = w.epochs[op.epoch]
+        sealed = (external_priv, expand(ep.encryption_key, "key", public_key(op.encryption)))
     es = _next_epoch_secret(ext_init, derive_secret(op.path, "path"))
     entry = GroupEntry(
         "external_join",
@@ -198,7 +213,7 @@ def external_join(w: World, emulator: str, group: str, salt: int) -> int:
         leaves,
         nodes,
         op.op_id,
-        sealed_to=(external_priv,),
+        sealed_to=sealed,
         payloads=(ext_init,),
         actor=emulator,
     )
@@ -278,7 +293,10 @@ def send_private_message(w: World, emulator: str, group: str, r: int) -> str:
     clash = [m.x for m in w.messages if m.key == key and m.x % n == li]
     x = clash[0] if clash else li + n * r
     ksn = expand(es, "nonce", leaf.op_id, APPLICATION, gen)  # key_schedule_nonce
-    prp_key = expand(leaf.encryption, "reuse guard", ksn)
+    if cfg.latest:  # L5: prp_key from reuse_guard_secret of epoch e
+        prp_key = expand(reuse_guard_secret(w.epochs[used]), "reuse guard", ksn)
+    else:  # P8: leaf_node_secret
+        prp_key = expand(leaf.encryption, "reuse guard", ksn)
     nonce = combine("nonce_xor_reuse_guard", ksn, prp(prp_key, x))
     genid: Tok | None = None
     if cfg.ds_generation_ids:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .common import can_derive, fully_caught_up
+from .common import can_derive, fully_caught_up, slot_of_code
 from .state import Emulator, Message, Operation, World
 from .tokens import Tok, derivable, expand, public_key
 
@@ -110,8 +110,16 @@ def aead_unique(w: World) -> str | None:
 
 
 def pprf_puncture(w: World) -> str | None:
+    """Under the latest profile the PPRF is gone and the same check reads latest §5.2
+    (L2): a consumed operation-ratchet generation is never used again."""
     for ev in w.pprf_evals:
         if ev.was_punctured:
+            if w.config.latest:
+                li, kind, gen = slot_of_code(ev.leaf)
+                return (
+                    f"{ev.emulator} used generation {gen} of the {kind} ratchet of leaf {li} "
+                    f"of epoch {ev.epoch} a second time"
+                )
             where = f"leaf {ev.leaf} of epoch {ev.epoch}"
             return f"{ev.emulator} evaluated the PPRF at {where} after puncturing it"
     return None

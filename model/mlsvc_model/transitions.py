@@ -65,7 +65,7 @@ TRANSITIONS: dict[str, Transition] = {
 
 def initial_world(config: Config, emulators: int = 2) -> World:
     """An emulation group at epoch 0 with `emulators` members, no groups, no KeyPackages."""
-    w = World(config)
+    w = World(config.effective())  # the latest profile supersedes some switches
     names = [f"E{i}" for i in range(emulators)]
     n = 1
     while n < emulators:
