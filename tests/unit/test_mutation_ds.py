@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 
 import pytest
 
@@ -255,3 +256,37 @@ def test_fault_policy_bounds() -> None:
     policy = FaultPolicy(1, clients=["a", "b"])  # type: ignore[arg-type]
     assert policy.clients == ("a", "b")
     assert policy.applies("a") and not policy.applies("c")
+
+
+def test_load_with_attach_writes_through(world: World) -> None:
+    ds = busy_ds(world)
+    store = _saved(ds)
+    back = DeliveryService.load(store, attach=True)
+    assert back.store is store
+    back.register_client("zed")
+    assert DeliveryService.load(store).to_bytes() == back.to_bytes()
+    assert DeliveryService.load(_saved(ds)).store is None
+
+
+def test_attach_store_then_only_new_records_are_written(world: World) -> None:
+    ds = busy_ds(world)
+    store = _Counting()
+    ds.attach_store(store)
+    assert any(k.startswith(_LOG) for k in store.puts[0])
+    ds.register_client("zed")
+    assert store.puts[-1] == {STATE_KEY}  # nothing of the log is written again
+    other = MemoryStore()
+    ds.save(other)  # a copy elsewhere changes nothing for the attached store
+    ds.register_client("zoe")
+    assert store.puts[-1] == {STATE_KEY}
+    assert DeliveryService.load(store).to_bytes() == ds.to_bytes()
+
+
+class _Counting(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.puts: list[set[str]] = []
+
+    def write(self, puts: Mapping[str, bytes], deletes: Iterable[str] = ()) -> None:
+        self.puts.append(set(puts))
+        super().write(puts, deletes)

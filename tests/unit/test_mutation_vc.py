@@ -19,6 +19,7 @@ from mlsvc.group.config import GroupConfig
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.serialize import save
 from mlsvc.store import MemoryStore
+from mlsvc.types import LeafIndex
 from mlsvc.vc.actions import ExternalJoin, VirtualClientAction
 from mlsvc.vc.codepoints import VCCodePoints
 from mlsvc.vc.derivation import (
@@ -33,7 +34,7 @@ from mlsvc.vc.epoch import EpochStore
 from mlsvc.vc.lifecycle import state_for_new_emulator
 from mlsvc.vc.operation import leaf_node_secret
 from mlsvc.vc.readings import FINDING_READINGS, Readings
-from mlsvc.vc.reuse_guard import check_x
+from mlsvc.vc.reuse_guard import check_x, make_reuse_guard, recover_x
 from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch
 from mlsvc.virtual_client import VirtualClient
 from tests.unit.vc_helpers import (
@@ -505,3 +506,41 @@ def test_quiescent_collect_keeps_the_epochs_of_live_operations() -> None:
     assert len(em.epochs.epochs) > len(expected)
     em.collect(quiescent=True)
     assert set(em.epochs.epochs) == expected
+
+
+def test_refused_messages() -> None:
+    w = world(b"refused-mut")
+    phone = w.em("phone")
+    out = phone.send_private_message(G1, b"refused")
+    assert out.generation is not None
+    phone.refused(out)
+    assert G1 not in phone.pending
+    assert list(phone.groups[G1].sent) == [out.generation]  # its key stays for the winner
+    with pytest.raises(StateError):  # not pending any more: a StateError, not a KeyError
+        phone.refused(out)
+    commit = phone.vc_commit(G1)
+    assert phone.groups[G1].group.has_pending_commit
+    phone.refused(commit)
+    assert not phone.groups[G1].group.has_pending_commit and G1 not in phone.pending
+    assert G1 not in phone._pending_ops
+    assert list(phone.groups[G1].sent) == [out.generation]
+
+
+def test_eventual_keeps_the_last_window_of_sent_generations() -> None:
+    w = world(b"window-mut", consistency=Consistency.EVENTUAL)
+    laptop = w.em("laptop")
+    laptop.vc = dataclasses.replace(laptop.vc, sent_key_window=2)
+    generations = []
+    for i in range(5):
+        out = laptop.send_private_message(G1, b"m%d" % i)
+        assert w.vc.submit("laptop", out).accepted
+        generations.append(out.generation)
+        assert list(laptop.groups[G1].sent) == generations[-2:]
+
+
+def test_make_reuse_guard_uses_the_given_x() -> None:
+    cs = get_suite(1)
+    secret, nonce = b"\x11" * 32, b"\x22" * 12
+    for x in (1, 5, 9, (1 << 32) - 3):
+        guard = make_reuse_guard(cs, secret, nonce, LeafIndex(1), 4, SeededRandom(b"r"), x=x)
+        assert recover_x(cs, secret, nonce, guard) == x
