@@ -15,7 +15,7 @@ from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import DeliveryService
 from mlsvc.errors import DecodeError, ParameterError, StateError
 from mlsvc.ext.codepoints import CodePoints
-from mlsvc.group.config import GroupConfig
+from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.serialize import save
 from mlsvc.store import MemoryStore
@@ -544,3 +544,21 @@ def test_make_reuse_guard_uses_the_given_x() -> None:
     for x in (1, 5, 9, (1 << 32) - 3):
         guard = make_reuse_guard(cs, secret, nonce, LeafIndex(1), 4, SeededRandom(b"r"), x=x)
         assert recover_x(cs, secret, nonce, guard) == x
+
+
+def test_an_onboarded_emulator_s_leaf_is_like_its_siblings() -> None:
+    """An emulator joining the emulation group by external commit (§4.2) announces the
+    same capabilities and leaf extensions as those that joined by Welcome."""
+    w = world(b"onboard-mut")
+    rng = SeededRandom(b"new/watch")
+    ident = Identity.basic(b"watch", get_suite(1).signature.generate_key_pair(rng))
+    w.vc.onboard(Emulator(b"watch", ident, w.em("phone").vc, rng), key_packages=1)
+    w.vc.sync()
+    phone, watch = w.em("phone"), w.em("watch")
+    assert watch.emulation is not None and phone.emulation is not None
+    mine = watch.emulation.tree.leaf(watch.emulation.own_leaf)
+    theirs = phone.emulation.tree.leaf(phone.emulation.own_leaf)
+    assert mine is not None and theirs is not None
+    assert mine.capabilities == theirs.capabilities
+    assert mine.extensions == theirs.extensions
+    assert mine.extensions  # the negotiation dictionary of the action component
