@@ -17,7 +17,7 @@ from mlsvc.errors import DecodeError, ParameterError, StateError
 from mlsvc.ext.codepoints import CodePoints
 from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage
-from mlsvc.group.serialize import save
+from mlsvc.group.serialize import load, save
 from mlsvc.store import MemoryStore
 from mlsvc.types import LeafIndex
 from mlsvc.vc.actions import ExternalJoin, VirtualClientAction
@@ -562,3 +562,31 @@ def test_an_onboarded_emulator_s_leaf_is_like_its_siblings() -> None:
     assert mine.capabilities == theirs.capabilities
     assert mine.extensions == theirs.extensions
     assert mine.extensions  # the negotiation dictionary of the action component
+
+
+def test_a_resync_replaces_the_prior_leaf_and_a_refusal_restores_it() -> None:
+    w = world(b"resync-mut")
+    laptop = w.em("laptop")
+    old = laptop.groups[G1]
+    old_leaf = old.group.tree.leaf(old.group.own_leaf)
+    assert old_leaf is not None
+    gi = w.ds.group_info(G1)
+    laptop.announced_joins.add(G1)  # the ExternalJoin step, accepted
+    out = laptop.external_commit(G1, gi)
+    assert out.kind is OutgoingKind.EXTERNAL_COMMIT and out.group_info == gi
+    assert laptop._replaced[G1] is old
+    new = laptop.groups[G1].group
+    new_leaf = new.tree.leaf(new.own_leaf)
+    assert new_leaf is not None
+    assert new_leaf.capabilities == old_leaf.capabilities
+    assert find_in_leaf(new_leaf) is not None  # DerivationInfo, for the siblings
+    # bob would see one leaf of the virtual client, not two (the prior one removed)
+    twin = load(save(w.bob), GroupConfig(rng=SeededRandom(b"twin")))
+    before = len(list(twin.members()))
+    twin.process(out.message)
+    assert len(list(twin.members())) == before
+    names = [getattr(leaf.credential, "identity", None) for _, leaf in twin.members()]
+    assert names.count(b"alice") == 1
+    # refused: the group as it was
+    laptop.refused(out)
+    assert laptop.groups[G1] is old and G1 not in laptop._replaced
