@@ -590,3 +590,16 @@ def test_a_resync_replaces_the_prior_leaf_and_a_refusal_restores_it() -> None:
     # refused: the group as it was
     laptop.refused(out)
     assert laptop.groups[G1] is old and G1 not in laptop._replaced
+
+
+def test_an_added_emulator_gets_the_proposed_updates() -> None:
+    w = world(b"proposed-mut")
+    assert w.vc.update("phone", G1).accepted
+    w.vc.sync()
+    proposed = w.em("laptop").groups[G1].proposed
+    assert len(proposed) == 1
+    rng = SeededRandom(b"new/desk")
+    ident = Identity.basic(b"desk", get_suite(1).signature.generate_key_pair(rng))
+    w.vc.add_emulator("laptop", Emulator(b"desk", ident, w.em("phone").vc, rng))
+    w.vc.sync()
+    assert w.em("desk").groups[G1].proposed == proposed
