@@ -13,10 +13,11 @@ from mlsvc.crypto.labels import derive_secret
 from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import DeliveryService
-from mlsvc.errors import DecodeError, ParameterError, StateError
+from mlsvc.errors import DecodeError, ParameterError, StateError, ValidationError
 from mlsvc.ext.codepoints import CodePoints
 from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage
+from mlsvc.group.group import Group
 from mlsvc.group.serialize import load, save
 from mlsvc.store import MemoryStore
 from mlsvc.types import LeafIndex
@@ -34,6 +35,7 @@ from mlsvc.vc.epoch import EpochStore
 from mlsvc.vc.lifecycle import state_for_new_emulator
 from mlsvc.vc.operation import leaf_node_secret
 from mlsvc.vc.readings import FINDING_READINGS, Readings
+from mlsvc.vc.receive import follow_external_join
 from mlsvc.vc.reuse_guard import check_x, make_reuse_guard, recover_x
 from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch
 from mlsvc.virtual_client import VirtualClient
@@ -603,3 +605,23 @@ def test_an_added_emulator_gets_the_proposed_updates() -> None:
     w.vc.add_emulator("laptop", Emulator(b"desk", ident, w.em("phone").vc, rng))
     w.vc.sync()
     assert w.em("desk").groups[G1].proposed == proposed
+
+
+def test_following_an_external_join_refuses_what_is_not_one_of_ours() -> None:
+    w = world(b"follow-mut")
+    tablet = w.em("tablet")
+    gi = w.ds.group_info(G1)
+    tablet.expected_joins.add(G1)  # as after a sibling's ExternalJoin
+    # a proposal is no external commit with a path
+    proposal = w.bob.propose_remove(LeafIndex(1))
+    with pytest.raises(ValidationError) as e:
+        follow_external_join(tablet, gi, proposal)
+    assert e.value.check_id == "CM-NEW-MEMBER-COMMIT-PATH"
+    # an external commit without DerivationInfo (a stranger's)
+    rng = SeededRandom(b"carol/follow-mut")
+    carol = Identity.basic(b"carol", get_suite(1).signature.generate_key_pair(rng))
+    _, commit = Group.external_join(gi, carol, GroupConfig(rng=rng))
+    with pytest.raises(ValidationError) as e:
+        follow_external_join(tablet, gi, commit)
+    assert e.value.check_id == "VC-DERIVATION-INFO"
+    assert G1 in tablet.expected_joins  # nothing was installed
