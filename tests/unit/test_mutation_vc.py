@@ -625,3 +625,17 @@ def test_following_an_external_join_refuses_what_is_not_one_of_ours() -> None:
         follow_external_join(tablet, gi, commit)
     assert e.value.check_id == "VC-DERIVATION-INFO"
     assert G1 in tablet.expected_joins  # nothing was installed
+
+
+def test_a_removal_keeps_the_refs_the_ds_deleted() -> None:
+    w = world(b"deleted-kp-mut")
+    tablet = w.em("tablet")
+    tablet.remove_emulator(b"phone", deleted_key_packages=[b"ref-2", b"ref-1", b"ref-2"])
+    assert tablet._action is not None
+    assert tablet._action.deleted_key_packages == frozenset({b"ref-1", b"ref-2"})
+    back = _round_trip(tablet)
+    assert back._action is not None
+    assert back._action.deleted_key_packages == frozenset({b"ref-1", b"ref-2"})
+    laptop = w.em("laptop")
+    laptop.remove_emulator(b"phone")
+    assert laptop._action is not None and laptop._action.deleted_key_packages is None
