@@ -5,6 +5,7 @@
     mlsvc vectors check NAME FILE [--json]   check one file of them (exit 0 iff all pass)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
     mlsvc model explore [...]             explore the executable model (model/)
+    mlsvc model compare [...]             the findings under draft-00 and under latest
     mlsvc model refine [...]              the model judges the implementation (refine/)
     mlsvc demo [--json]                   the main job: a virtual client's story with
                                           mls-rs and ts-mls peers, then all of the above

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--finding", nargs="+", choices=REPLAYABLE, default=None)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true",
+                   help="with --finding: the section docs/FINDINGS.md carries")
     return p
 
 
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = [replay_finding(f, args.profile, args.seed) for f in args.finding]
         if args.json:
             print(json.dumps({"findings": [_finding_json(f) for f in out]}, indent=2))
+        elif args.markdown:
+            print(markdown(out))
         else:
             for f in out:
                 _print_finding(f)
@@ -77,6 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _print_report(report, time.monotonic() - start)
     return 0 if report.failure is None else 1
+
+
+def markdown(out: list[FindingReplay]) -> str:
+    """Each finding's model trace beside what the implementation did with it."""
+    lines = ["| finding | invariant | model's minimal trace | implementation, reading on | "
+             "reading off |", "|---|---|---|---|---|"]
+    for f in out:
+        trace = "<br>".join(f"{i}. `{s}`" for i, s in enumerate(f.trace, 1))
+        on = (f"violated after step {f.impl_step}: {f.impl_detail}" if f.impl_detail
+              else "not violated")
+        off = "; ".join(f"step {i} refused ({why})" for i, why in f.baseline_refused)
+        off = (off + "; " if off else "") + ("every invariant holds" if not
+                                             f.baseline_problems else "PROBLEMS")
+        lines.append(f"| {f.finding} | {f.invariant} | {trace} | {on} | {off} |")
+    return "\n".join(lines)
 
 
 def _print_report(r: Report, seconds: float) -> None:

@@ -8,16 +8,19 @@ and off (the model's refusals must meet the implementation's, every invariant ho
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import pytest
 
 from mlsvc_model.config import FINDINGS, Config
 from mlsvc_model.invariants import INVARIANTS
 from mlsvc_refine.abstraction import diff, of_impl, of_model
 from mlsvc_refine.bridge import PRECONDITIONS, Bridge, RefinementError, precondition_of
-from mlsvc_refine.cli import REPLAYABLE
+from mlsvc_refine.cli import REPLAYABLE, markdown
 from mlsvc_refine.cli import main as refine_main
 from mlsvc_refine.invariants import IMPL_INVARIANTS, impl_violations
-from mlsvc_refine.machine import check, refine, replay_finding
+from mlsvc_refine.machine import FindingReplay, check, refine, replay_finding
 
 
 def test_every_model_invariant_is_checked_on_the_implementation() -> None:
@@ -34,9 +37,14 @@ def test_the_short_profile_refines() -> None:
         "no model refusal met an implementation refusal")
 
 
+@functools.cache
+def replayed(finding: str) -> FindingReplay:
+    return replay_finding(finding)
+
+
 @pytest.mark.parametrize("finding", REPLAYABLE)
 def test_each_finding_breaks_the_same_invariant_on_real_bytes(finding: str) -> None:
-    r = replay_finding(finding)
+    r = replayed(finding)
     assert r.invariant == FINDINGS[finding].invariant
     assert r.impl_detail is not None, (finding, r.trace, r.impl_diverged)
     assert not r.baseline_problems, r.baseline_problems
@@ -174,3 +182,21 @@ def test_what_refinement_found_stays_fixed(name: str) -> None:
         assert g1 in b.vc.emulators["E0"].groups and not b.vc.emulators["E0"].key_packages
     else:
         assert [d.group_id for n, d in b.vc.ignored if n == "E1"] == [g1]
+
+
+def test_findings_doc_carries_the_replays() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FINDINGS.md").read_text()
+    block = doc.split("<!-- refine:begin -->\n")[1].split("\n<!-- refine:end -->")[0]
+    fresh = markdown([replayed(f) for f in REPLAYABLE])
+
+    def verdicts(table: str) -> list[tuple[str, ...]]:
+        # a minimal trace depends on Hypothesis's search order, which depends on the
+        # modules loaded (the CLI's or pytest's), so the rows are compared by finding,
+        # invariant and both verdicts, not by the steps
+        rows = [r.split(" | ") for r in table.splitlines()[2:]]
+        return [(r[0], r[1], r[3].split(" after step")[0], r[4].split("; ")[-1].rstrip(" |"))
+                for r in rows]
+
+    assert verdicts(block) == verdicts(fresh)
+    assert [v[2:] for v in verdicts(block)] == [("violated", "every invariant holds")] * len(
+        REPLAYABLE)
