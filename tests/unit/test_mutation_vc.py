@@ -639,3 +639,21 @@ def test_a_removal_keeps_the_refs_the_ds_deleted() -> None:
     laptop = w.em("laptop")
     laptop.remove_emulator(b"phone")
     assert laptop._action is not None and laptop._action.deleted_key_packages is None
+
+
+def test_a_sent_message_records_its_x_and_the_nonce_used() -> None:
+    """Outgoing.nonce is the AEAD nonce used, key_schedule_nonce XOR reuse_guard (as the
+    receiver sees both), and Outgoing.reuse_guard_x the x given."""
+    w = world(b"nonce-mut")
+    phone = w.em("phone")
+    leaf, n = phone.reuse_guard_position(G1)
+    x = int(leaf) + 7 * n
+    out = phone.send_private_message(G1, b"with x", x=x)
+    assert out.reuse_guard_x == x
+    secret = phone.groups[G1].active.leaf_node_secret
+    assert w.vc.submit("phone", out).accepted
+    [ev] = [e for e in pump(w.ds, "bob", w.bob) if isinstance(e, ApplicationMessage)]
+    ksn, guard = ev.key_schedule_nonce, ev.reuse_guard
+    assert len(ksn) == 12 and len(guard) == 4
+    assert out.nonce == bytes(a ^ b for a, b in zip(ksn[:4], guard, strict=True)) + ksn[4:]
+    assert recover_x(get_suite(1), secret, ksn, guard) == x
