@@ -13,6 +13,7 @@ from mlsvc.crypto.labels import derive_secret
 from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import DeliveryService
+from mlsvc.ds.persist import MAGIC as DS_MAGIC
 from mlsvc.errors import DecodeError, ParameterError, StateError, ValidationError
 from mlsvc.ext.codepoints import CodePoints
 from mlsvc.group.config import GroupConfig, Identity
@@ -657,3 +658,58 @@ def test_a_sent_message_records_its_x_and_the_nonce_used() -> None:
     assert len(ksn) == 12 and len(guard) == 4
     assert out.nonce == bytes(a ^ b for a, b in zip(ksn[:4], guard, strict=True)) + ksn[4:]
     assert recover_x(get_suite(1), secret, ksn, guard) == x
+
+
+def test_siblings_follow_an_external_join() -> None:
+    w = world(b"follow-ok-mut")
+    carol = peer_group(w.ds, "carol", b"g2", seed=b"carol/follow-ok-mut")
+    assert w.vc.external_join("laptop", b"g2").accepted
+    events = w.vc.sync()
+    pump(w.ds, "carol", carol)
+    joined = {e.emulator for e in events
+              if e.received.joined and e.received.group_id == b"g2"}
+    assert {"phone", "tablet"} <= joined
+    for name in ("phone", "tablet"):
+        em = w.em(name)
+        assert b"g2" in em.groups and b"g2" not in em.expected_joins
+        assert em.groups[b"g2"].group.epoch_authenticator == carol.epoch_authenticator
+        assert em.groups[b"g2"].group.config.rng is em.rng
+    peer_commit(w.ds, "carol", carol, carol.commit())
+    w.vc.sync()
+    w.agree(b"g2", carol)
+
+
+def test_a_ds_snapshot_keeps_the_f3_option() -> None:
+    ds = DeliveryService(literal_p11_ds_scope=True)
+    data = ds.to_bytes()
+    assert data[len(DS_MAGIC):len(DS_MAGIC) + 2] == b"\x00\x02"
+    assert DeliveryService.from_bytes(data).state.literal_p11_ds_scope
+    plain = DeliveryService().to_bytes()
+    assert plain[len(DS_MAGIC):len(DS_MAGIC) + 2] == b"\x00\x01"
+    assert not DeliveryService.from_bytes(plain).state.literal_p11_ds_scope
+    at = len(DS_MAGIC) + 2  # the options byte of version 2
+    for bad in (0, 2, 3, 0x81):
+        with pytest.raises(DecodeError):
+            DeliveryService.from_bytes(data[:at] + bytes([bad]) + data[at + 1:])
+
+
+def test_an_added_emulator_gets_the_epochs_whole_under_reading_f1() -> None:
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, "alice", list(NAMES), seed=b"f1-add-mut",
+                              readings=Readings(literal_p4_subsecrets=True))
+    bob = peer_group(ds, "bob", G1, seed=b"bob/f1-add-mut")
+    add_vc(ds, vc, "bob", bob)
+    rng = SeededRandom(b"new/desk-f1")
+    ident = Identity.basic(b"desk", get_suite(1).signature.generate_key_pair(rng))
+    vc.add_emulator("laptop", Emulator(b"desk", ident, vc.emulators["phone"].vc, rng))
+    vc.sync()
+    laptop, desk = vc.emulators["laptop"], vc.emulators["desk"]
+    shared = set(laptop.epochs.epochs) & set(desk.epochs.epochs)
+    assert shared
+    for n in shared:
+        mine, theirs = desk.epochs.epochs[n], laptop.epochs.epochs[n]
+        assert (mine.epoch_id, mine.leaf_count, mine.roster, mine.generation_id_secret,
+                mine.encryption_key, mine.base_secret, mine.retained) == (
+            theirs.epoch_id, theirs.leaf_count, theirs.roster, theirs.generation_id_secret,
+            theirs.encryption_key, theirs.base_secret, theirs.retained)
+    assert any(desk.epochs.epochs[n].base_secret is not None for n in shared)
