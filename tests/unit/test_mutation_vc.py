@@ -40,6 +40,7 @@ from mlsvc.vc.receive import follow_external_join
 from mlsvc.vc.reuse_guard import check_x, make_reuse_guard, recover_x
 from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch
 from mlsvc.virtual_client import VirtualClient
+from tests.unit.test_ds import bundle as ds_bundle
 from tests.unit.vc_helpers import (
     G1,
     NAMES,
@@ -713,3 +714,20 @@ def test_an_added_emulator_gets_the_epochs_whole_under_reading_f1() -> None:
             theirs.epoch_id, theirs.leaf_count, theirs.roster, theirs.generation_id_secret,
             theirs.encryption_key, theirs.base_secret, theirs.retained)
     assert any(desk.epochs.epochs[n].base_secret is not None for n in shared)
+
+
+def test_a_commit_of_the_virtual_client_always_has_a_path() -> None:
+    """§5.3: even with a proposal that needs no path (an Add), the virtual client's
+    Commit carries one, from a new operation: its LeafNode changes."""
+    w = world(b"path-mut")
+    vc_leaf = w.bob.members()[1][1]
+    proposal = w.bob.propose_add(ds_bundle("carol-path-mut"))
+    assert w.ds.submit("bob", proposal).accepted
+    w.vc.sync()
+    assert w.vc.commit("laptop", G1).accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    w.agree()
+    leaves = dict(w.bob.members())
+    assert len(leaves) == 3
+    assert leaves[LeafIndex(1)].encryption_key != vc_leaf.encryption_key
