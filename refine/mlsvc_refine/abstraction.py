@@ -47,10 +47,12 @@ class Abstract:
     groups: tuple[tuple[str, int, tuple[int, ...]], ...]
     key_packages: tuple[str, ...]
     messages: tuple[tuple[str, str, int, int, bool], ...]
+    attributions: tuple[tuple[str, str, int, int], ...]  # (receiver, sender, epoch, leaf)
 
 
 def of_model(w: World) -> Abstract:
     ep = w.epoch
+    senders = {m.msg_id: m.sender for m in w.messages}
     emulators = []
     for name, em in sorted(w.emulators.items()):
         if not em.active:
@@ -85,6 +87,8 @@ def of_model(w: World) -> Abstract:
             w.groups.values(), key=lambda g: g.name)),
         tuple(sorted(w.key_packages)),
         tuple((m.sender, m.group, m.hl_epoch, m.generation, m.delivered) for m in w.messages),
+        tuple(sorted((a.receiver, senders[a.msg_id], a.epoch_used, a.leaf)
+                     for a in w.attributions)),
     )
 
 
@@ -149,7 +153,11 @@ def of_impl(b: Bridge) -> Abstract:
         (out_sender(b, out), group, out.key_id[1] if out.key_id else -1,
          out.generation if out.generation is not None else -1, accepted)
         for group, out, accepted in b.messages)
-    return Abstract(emulation, tuple(emulators), tuple(groups_out), kps_out, messages)
+    attributions = tuple(sorted(
+        (a.receiver, a.sender, -1 if a.epoch is None else a.epoch,
+         -1 if a.leaf is None else a.leaf) for a in b.attributions))
+    return Abstract(emulation, tuple(emulators), tuple(groups_out), kps_out, messages,
+                    attributions)
 
 
 def out_sender(b: Bridge, out: object) -> str:
