@@ -731,3 +731,16 @@ def test_a_commit_of_the_virtual_client_always_has_a_path() -> None:
     leaves = dict(w.bob.members())
     assert len(leaves) == 3
     assert leaves[LeafIndex(1)].encryption_key != vc_leaf.encryption_key
+
+
+def test_each_sibling_commit_is_one_rederivation() -> None:
+    w = world(b"rederive-mut")
+    before = {n: w.em(n).stats.rederivations for n in NAMES}
+    assert w.vc.commit("laptop", G1).accepted
+    w.vc.sync()
+    assert w.em("phone").stats.rederivations == before["phone"] + 1
+    assert w.em("tablet").stats.rederivations == before["tablet"] + 1
+    assert w.vc.commit("phone", G1).accepted
+    w.vc.sync()
+    assert w.em("tablet").stats.rederivations == before["tablet"] + 2
+    assert w.em("laptop").stats.rederivations == before["laptop"] + 1
