@@ -256,7 +256,9 @@ class Bridge:
     history: list[StepResult] = field(default_factory=list)
     messages: list[tuple[str, Outgoing, bool]] = field(default_factory=list)
     attempts: list[tuple[str, Outgoing, bool]] = field(default_factory=list)
-    public: list[bytes] = field(default_factory=list)  # every byte string outsiders see
+    # what outsiders see besides the DS's logs of the groups (which the checks read there):
+    # GroupInfos, Welcomes and uploaded KeyPackages
+    public: list[bytes] = field(default_factory=list)
     attributions: list[Attribution] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -411,7 +413,6 @@ class Bridge:
         if not verdict.accepted:
             raise Refused({f"ds:{verdict.reason}"}, f"the DS refused the member's message "
                                                     f"({verdict.reason})")
-        self.public.append(message)
 
     def _members_catch_up(self) -> None:
         """The other members process everything (they are the model's truth)."""
@@ -469,13 +470,9 @@ class Bridge:
                                           f"{group}")
         self.require_group_caught_up(emulator, gid)
         if kind == "commit":
-            v = self._submit(emulator, lambda e: e.vc_commit(gid), derives=True)
-            assert v.delivery is not None
-            self.public.append(v.delivery.message)
+            self._submit(emulator, lambda e: e.vc_commit(gid), derives=True)
             return
-        v = self._submit(emulator, lambda e: e.vc_update(gid), derives=True)
-        assert v.delivery is not None
-        self.public.append(v.delivery.message)
+        self._submit(emulator, lambda e: e.vc_update(gid), derives=True)
         # another member commits the Update at once (the model's "update" is one step)
         self._members_catch_up()
         side = self.groups[group]
@@ -491,7 +488,6 @@ class Bridge:
             raise Refused({"StateError"}, f"StateError: {emulator} was removed")
         self._submit(emulator, lambda em: em.external_join(gid, self.ds.group_info(gid)))
         self.broken.pop((emulator, group), None)
-        self._record_public(gid)
 
     def _do_add_emulator(self, emulator: str, variant: str, result: object) -> None:
         if emulator in self.vc.removed:
@@ -514,7 +510,6 @@ class Bridge:
         self.kp_refs.update(zip(sorted(step_kps, key=lambda r: int(r[2:])), new, strict=True))
         for g in self.groups:
             self.broken.pop((name, g), None)
-            self._record_public(self.groups[g].group_id)
 
     def _do_remove_emulator(self, emulator: str, target: str, result: object) -> None:
         if emulator in self.vc.removed:
@@ -542,7 +537,6 @@ class Bridge:
         data = f"{emulator}/{len(self.messages)}".encode()
         out = em.send_private_message(gid, data, x=x)
         verdict = self.vc.submit(emulator, out)
-        self.public.append(out.message)
         # a message the model refuses has no counterpart there; its ciphertext exists
         # all the same (INV-AEAD-UNIQUE counts it)
         (self.messages if result is not None else self.attempts).append(
@@ -712,11 +706,6 @@ class Bridge:
         cs = get_suite(SUITE)
         ident = Identity.basic(name.encode(), cs.signature.generate_key_pair(rng))
         return Emulator(name.encode(), ident, first.vc, rng)
-
-    def _record_public(self, gid: bytes) -> None:
-        for d in self.ds.log(gid)[-2:]:
-            if d.message not in self.public[-8:]:
-                self.public.append(d.message)
 
     # --- operations -----------------------------------------------------------------------
 

@@ -245,6 +245,7 @@ def no_emulator_identity(b: Bridge) -> str | None:
     for side in b.groups.values():
         blobs += [d.message for d in b.ds.log(side.group_id)]
     blobs += [d.message for d in b.ds.welcomes()]
+    blobs += [out.message for _, out, _ in [*b.messages, *b.attempts]]  # refused ones too
     for what, s in secrets:
         if any(s in blob for blob in blobs):
             return f"{what} appears in bytes an outsider sees"
