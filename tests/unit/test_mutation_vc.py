@@ -20,6 +20,7 @@ from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.group import Group
 from mlsvc.group.serialize import load, save
+from mlsvc.messages.proposals import Add, Remove
 from mlsvc.store import MemoryStore
 from mlsvc.types import LeafIndex
 from mlsvc.vc.actions import ExternalJoin, VirtualClientAction
@@ -744,3 +745,37 @@ def test_each_sibling_commit_is_one_rederivation() -> None:
     w.vc.sync()
     assert w.em("tablet").stats.rederivations == before["tablet"] + 2
     assert w.em("laptop").stats.rederivations == before["laptop"] + 1
+
+
+def test_the_emulation_group_takes_one_leaf_per_emulator() -> None:
+    """A received emulation Commit adding an emulator that is a member already is
+    refused (VC-EMULATOR-DUPLICATE), unless the same Commit removes it."""
+    w = world(b"one-leaf-mut")
+    laptop, phone = w.em("laptop"), w.em("phone")
+    validator = laptop.emulation_config.proposal_list_validator
+    assert validator is not None
+    members = list(laptop.emu.members())
+    ext = laptop.emu.context.extensions
+    again = Emulator(b"phone", phone.identity, phone.vc, SeededRandom(b"again"))
+    add_again = Add(again.emulation_key_package().key_package)
+    with pytest.raises(ValidationError) as e:
+        validator(ext, ext, [add_again], members)
+    assert e.value.check_id == "VC-EMULATOR-DUPLICATE"
+    validator(ext, ext, [Remove(laptop.emulation_leaf_of(b"phone")), add_again], members)
+    rng = SeededRandom(b"new/desk-one-leaf")
+    desk = Emulator(b"desk", Identity.basic(b"desk", get_suite(1).signature
+                                            .generate_key_pair(rng)), phone.vc, rng)
+    validator(ext, ext, [Add(desk.emulation_key_package().key_package)], members)
+
+
+def test_a_member_s_update_is_not_taken_for_our_own() -> None:
+    w = world(b"bob-update-mut")
+    proposed = {n: dict(w.em(n).groups[G1].proposed) for n in NAMES}
+    assert w.ds.submit("bob", w.bob.propose_update()).accepted
+    w.vc.sync()
+    for n in NAMES:
+        assert w.em(n).groups[G1].proposed == proposed[n]
+    assert w.vc.commit("laptop", G1).accepted  # the virtual client commits bob's Update
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    w.agree()
