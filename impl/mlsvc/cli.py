@@ -1,6 +1,7 @@
 """The `mlsvc` command line.
 
-    mlsvc vectors [--dir DIR] [--json]    run the official RFC 9420 vectors
+    mlsvc vectors [--dir DIR] [--json]    run the official RFC 9420 vectors and the
+                                          public vc-01 vectors (vectors/third-party)
     mlsvc vectors generate NAME --out FILE   write this project's vectors (extensions, vc)
     mlsvc vectors check NAME FILE [--json]   check one file of them (exit 0 iff all pass)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
@@ -34,29 +35,49 @@ from mlsvc.conformance.registry import (
     GENERATORS,
     FolderReport,
     check_file,
-    default_dir,
+    run_default,
     run_folder,
 )
+
+
+def _section_line(section: str, row: dict[str, int]) -> str:
+    """One line of a file checked field by field: its fields by kind, the values
+    reproduced only under a documented deviation (D-numbers, docs/INTEROP.md)."""
+    kinds = ("output", "input", "name", "metadata")
+    parts = [f"{row[k]} {k}" for k in kinds if row.get(k)]
+    devs = [f"{k}: {v}" for k, v in sorted(row.items())
+            if k not in (*kinds, "failed", "skipped")]
+    text = f"    {section}: " + ", ".join(parts)
+    if devs:
+        text += " (under documented deviations: " + ", ".join(devs) + ")"
+    if row["failed"] or row["skipped"]:
+        text += f"; {row['failed']} failed, {row['skipped']} skipped"
+    return text
+
+
+def _file_json(r: FileResult) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "file": r.name,
+        "passed": r.passed,
+        "failed": r.failed,
+        "skipped": r.skipped,
+        "by_suite": r.by_suite(),
+        "failures": [
+            {"case": c.index, "suite": c.suite, "detail": c.detail}
+            for c in r.failures()
+        ],
+    }
+    if r.by_section():
+        doc["by_section"] = r.by_section()
+        doc["deviations"] = r.deviations
+    return doc
 
 
 def _print_vectors(report: FolderReport, as_json: bool) -> None:
     if as_json:
         doc = {
             "ok": report.ok,
-            "files": [
-                {
-                    "file": r.name,
-                    "passed": r.passed,
-                    "failed": r.failed,
-                    "skipped": r.skipped,
-                    "by_suite": r.by_suite(),
-                    "failures": [
-                        {"case": c.index, "suite": c.suite, "detail": c.detail}
-                        for c in r.failures()
-                    ],
-                }
-                for r in report.results
-            ],
+            "files": [_file_json(r) for r in report.results],
             "unrecognised": report.unrecognised,
         }
         print(json.dumps(doc, indent=2))
@@ -68,7 +89,10 @@ def _print_vectors(report: FolderReport, as_json: bool) -> None:
             for s, row in sorted(r.by_suite().items())
             if s != "-"
         )
-        print(f"{r.name:<32} {r.passed:>7} {r.failed:>7} {r.skipped:>8}  {suites}")
+        name = r.name if len(r.name) <= 32 else r.name + "\n" + " " * 32
+        print(f"{name:<32} {r.passed:>7} {r.failed:>7} {r.skipped:>8}  {suites}")
+        for section, row in r.by_section().items():
+            print(_section_line(section, row))
         for c in r.failures()[:5]:
             print(f"    case {c.index} (suite {c.suite}): {c.detail}")
     if report.unrecognised:
@@ -107,12 +131,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_json(result: FileResult, ok: bool) -> dict[str, object]:
-    return {
+    doc: dict[str, object] = {
         "file": result.name, "ok": ok, "passed": result.passed, "failed": result.failed,
         "by_suite": result.by_suite(),
         "failures": [{"case": c.index, "suite": c.suite, "detail": c.detail}
                      for c in result.failures()],
     }
+    if result.by_section():
+        doc["by_section"] = result.by_section()
+        doc["deviations"] = result.deviations
+    return doc
 
 
 def _print_check(result: FileResult, ok: bool) -> None:
@@ -120,17 +148,28 @@ def _print_check(result: FileResult, ok: bool) -> None:
     print(f"  {'suite':>5} {'passed':>7} {'failed':>7}")
     for suite, row in sorted(result.by_suite().items()):
         print(f"  {suite:>5} {row['passed']:>7} {row['failed']:>7}")
+    for section, row in result.by_section().items():
+        print(_section_line(section, row))
     for c in result.failures():
         print(f"    case {c.index} (suite {c.suite}): {c.detail}")
+    if result.deviations:
+        print(f"  {result.deviations} values reproduced only under documented deviations "
+              "from the text (docs/INTEROP.md):")
+        for c in result.cases:
+            if c.ok and c.deviation:
+                print(f"    [{c.deviation}] {c.detail}")
     print("all checks passed" if ok else "FAILED")
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
-    folder = Path(args.dir) if args.dir else default_dir()
-    if not folder.is_dir():
-        print(f"mlsvc vectors: no such folder {folder}", file=sys.stderr)
-        return 2
-    report = run_folder(folder)
+    if args.dir:
+        folder = Path(args.dir)
+        if not folder.is_dir():
+            print(f"mlsvc vectors: no such folder {folder}", file=sys.stderr)
+            return 2
+        report = run_folder(folder)
+    else:
+        report = run_default()
     _print_vectors(report, args.json)
     return 0 if report.ok else 1
 
@@ -268,8 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlsvc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("vectors", help="run the official RFC 9420 test vectors")
-    p.add_argument("--dir", help="folder of vector files (default: the pinned copies)")
+    p = sub.add_parser("vectors", help="run the official RFC 9420 test vectors and the "
+                                       "public vc-01 vectors")
+    p.add_argument("--dir", help="folder of vector files (default: the pinned copies, "
+                                 "vectors/rfc9420 and vectors/third-party's vc-01 file)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_vectors)
     vsub = p.add_subparsers(dest="vectors_command")
@@ -277,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("name", choices=sorted(GENERATORS))
     g.add_argument("--out", required=True, help="output JSON file")
     g.set_defaults(func=cmd_generate)
-    c = vsub.add_parser("check", help="check one vector file of this project, per suite")
+    c = vsub.add_parser("check", help="check one vector file (this project's, or vc-01), "
+                                      "per suite")
     c.add_argument("name", choices=sorted(CHECKERS))
     c.add_argument("file", help="the JSON vector file")
     c.add_argument("--json", dest="check_json", action="store_true",

@@ -23,6 +23,9 @@ def test_vectors_command_exits_zero_and_reports_json(capsys: pytest.CaptureFixtu
 
     assert main(["vectors", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] and len(doc["files"]) == 16 and doc["unrecognised"] == []
-    assert sum(f["passed"] for f in doc["files"]) == 785
+    # the 16 official RFC 9420 files (785 cases), then the public vc-01 file (114 fields)
+    assert doc["ok"] and len(doc["files"]) == 17 and doc["unrecognised"] == []
+    assert doc["files"][-1]["file"] == "havenmessenger-interop_vc-01-vectors"
+    assert doc["files"][-1]["passed"] == 114 and doc["files"][-1]["deviations"] == 19
+    assert sum(f["passed"] for f in doc["files"]) == 785 + 114
     assert all(f["failed"] == 0 and f["skipped"] == 0 for f in doc["files"])

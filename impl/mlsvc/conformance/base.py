@@ -18,6 +18,12 @@ class CaseResult:
     ok: bool
     skipped: bool = False
     detail: str = ""
+    # Files checked field by field (the vc-01 vectors): the file's section, the kind of
+    # field ("output", "input", "name", "metadata") and, when the value is reproduced
+    # only under a documented deviation from the text, its ID ("D4").
+    section: str = ""
+    kind: str = ""
+    deviation: str = ""
 
 
 @dataclass
@@ -52,6 +58,31 @@ class FileResult:
 
     def failures(self) -> list[CaseResult]:
         return [c for c in self.cases if not c.ok and not c.skipped]
+
+    @property
+    def deviations(self) -> int:
+        """Values reproduced only under a documented deviation from the text."""
+        return sum(1 for c in self.cases if c.ok and not c.skipped and c.deviation)
+
+    def by_section(self) -> dict[str, dict[str, int]]:
+        """Per section (files checked field by field; empty otherwise): how many fields
+        of each kind passed, how many of those only under each deviation, how many
+        failed or were skipped."""
+        out: dict[str, dict[str, int]] = {}
+        for c in self.cases:
+            if not c.section:
+                continue
+            row = out.setdefault(c.section, {"failed": 0, "skipped": 0})
+            if c.skipped:
+                row["skipped"] += 1
+            elif not c.ok:
+                row["failed"] += 1
+            else:
+                kind = c.kind or "value"
+                row[kind] = row.get(kind, 0) + 1
+                if c.deviation:
+                    row[c.deviation] = row.get(c.deviation, 0) + 1
+        return out
 
 
 class Mismatch(Exception):

@@ -89,7 +89,13 @@ EPOCH_ID_LABEL: Final = b"Epoch ID"
 BASE_SECRET_LABEL: Final = b"Base Secret"
 EPOCH_ENCRYPTION_KEY_LABEL: Final = b"Encryption Key"
 GENERATION_ID_SECRET_LABEL: Final = b"Generation ID Secret"
-"""§5.2: the four DeriveSecret(emulator_epoch_secret, label) outputs."""
+"""§5.2: the four DeriveSecret(emulator_epoch_secret, label) outputs (the same four
+labels in the later text's §5.2)."""
+
+REUSE_GUARD_SECRET_LABEL: Final = b"Reuse Guard"
+"""The later text only (profile "latest", §5.2): the fifth epoch secret,
+reuse_guard_secret = DeriveSecret(emulator_epoch_secret, "Reuse Guard"), which keys the
+reuse guard's PRP (§5.6.2) in place of draft-00's leaf_node_secret (P8)."""
 
 SIGNATURE_KEY_LABEL: Final = b"Signature Key"
 ENCRYPTION_KEY_LABEL: Final = b"Encryption Key"

@@ -1,5 +1,6 @@
 """Emulation-epoch secrets (draft-ietf-mls-virtual-clients-00 §5.2; profile P2, P7, P9,
-P19, Q3, Q4).
+P19, Q3, Q4). `derive_epoch_secrets` also gives the later text's five (latest §5.2,
+profile "latest": the fifth is reuse_guard_secret; mlsvc.vc.profiles).
 
 Theory of operation. For every epoch of the emulation group each emulator computes
 
@@ -49,7 +50,9 @@ from mlsvc.vc.codepoints import (
     GENERATION_ID_SECRET_LABEL,
     PPRF_DEPTH,
     RETAINED_EPOCHS,
+    REUSE_GUARD_SECRET_LABEL,
 )
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile, profile_of
 
 
 @dataclass(frozen=True)
@@ -92,25 +95,64 @@ class EmulationEpoch:
         self.base_secret = None
 
 
+@dataclass(frozen=True)
+class EpochSecrets:
+    """The secrets one emulator_epoch_secret gives (see `derive_epoch_secrets`)."""
+
+    epoch_id: bytes
+    epoch_base_secret: bytes = field(repr=False)
+    epoch_encryption_key: bytes = field(repr=False)
+    generation_id_secret: bytes = field(repr=False)
+    reuse_guard_secret: bytes | None = field(default=None, repr=False)  # latest only
+
+
+def derive_epoch_secrets(cs: CipherSuite, emulator_epoch_secret: bytes,
+                         profile: Profile | str = DEFAULT_PROFILE) -> EpochSecrets:
+    """The epoch secrets, DeriveSecret(emulator_epoch_secret, label) with the emulation
+    group's suite (Q3): the one place either text's list is computed.
+
+    - draft-00 §5.2: epoch_id ("Epoch ID"), epoch_base_secret ("Base Secret"),
+      epoch_encryption_key ("Encryption Key"), generation_id_secret ("Generation ID
+      Secret"); `reuse_guard_secret` is None.
+    - latest §5.2 ("derive five further secrets"): the same four with the same labels,
+      and reuse_guard_secret = DeriveSecret(emulator_epoch_secret, "Reuse Guard").
+
+    ParameterError for a secret that is not Kdf.Nh bytes or an unknown profile."""
+    p = profile_of(profile)
+    if len(emulator_epoch_secret) != cs.nh:
+        raise ParameterError(f"emulator_epoch_secret must be Kdf.Nh = {cs.nh} bytes")
+    return EpochSecrets(
+        epoch_id=derive_secret(cs, emulator_epoch_secret, EPOCH_ID_LABEL),
+        epoch_base_secret=derive_secret(cs, emulator_epoch_secret, BASE_SECRET_LABEL),
+        epoch_encryption_key=derive_secret(cs, emulator_epoch_secret,
+                                           EPOCH_ENCRYPTION_KEY_LABEL),
+        generation_id_secret=derive_secret(cs, emulator_epoch_secret,
+                                           GENERATION_ID_SECRET_LABEL),
+        reuse_guard_secret=(derive_secret(cs, emulator_epoch_secret,
+                                          REUSE_GUARD_SECRET_LABEL)
+                            if p is Profile.LATEST else None),
+    )
+
+
 def open_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int, leaf_count: int,
                own_leaf: LeafIndex, roster: Mapping[int, bytes], *,
                keep_base_secret: bool = False) -> EmulationEpoch:
     """§5.2: the four epoch secrets from emulator_epoch_secret (emulation group's suite,
-    Q3). The caller must not keep emulator_epoch_secret. `keep_base_secret`: the literal
-    reading F1 (see the module docstring) keeps epoch_base_secret beside the PPRF."""
-    if len(emulator_epoch_secret) != cs.nh:
-        raise ParameterError(f"emulator_epoch_secret must be Kdf.Nh = {cs.nh} bytes")
-    base = derive_secret(cs, emulator_epoch_secret, BASE_SECRET_LABEL)
+    Q3; `derive_epoch_secrets` with the draft-00 profile: the later text's epoch state,
+    an operation secret tree instead of the PPRF, is not implemented here). The caller
+    must not keep emulator_epoch_secret. `keep_base_secret`: the literal reading F1 (see
+    the module docstring) keeps epoch_base_secret beside the PPRF."""
+    s = derive_epoch_secrets(cs, emulator_epoch_secret, Profile.DRAFT_00)
+    base = s.epoch_base_secret
     return EmulationEpoch(
         epoch=epoch,
-        epoch_id=derive_secret(cs, emulator_epoch_secret, EPOCH_ID_LABEL),
+        epoch_id=s.epoch_id,
         leaf_count=leaf_count,
         own_leaf=own_leaf,
         roster=dict(roster),
-        generation_id_secret=derive_secret(cs, emulator_epoch_secret,
-                                           GENERATION_ID_SECRET_LABEL),
+        generation_id_secret=s.generation_id_secret,
         pprf=PPRF(cs, base, PPRF_DEPTH),
-        encryption_key=derive_secret(cs, emulator_epoch_secret, EPOCH_ENCRYPTION_KEY_LABEL),
+        encryption_key=s.epoch_encryption_key,
         base_secret=base if keep_base_secret else None,
     )
 

@@ -19,7 +19,15 @@ Two implementations of one function:
 
 Bit order (P10): the later draft's text and this profile map uint32 -> numerals MSB
 first. A public implementation instead reverses the bits within each big-endian byte;
-tests/unit/test_ff1.py shows that our values are the MSB-first ones and not the others.
+tests/unit/test_ff1.py shows that our values are the MSB-first ones and not the others
+(docs/INTEROP.md, D4).
+
+Both profiles (mlsvc.vc.profiles): the later text's §5.6.1 specifies this very
+instantiation ("FF1 ... instantiated with AES-128 ..., with radix 2, numeral strings of
+length 32, and an empty tweak", bits "from most significant to least significant",
+4-byte values big-endian), the one P10 chose where draft-00 §5.7 leaves it open. So
+`prp_encrypt` / `prp_decrypt` take no profile; the vc-01 vectors' spec-literal values
+(`mlsvc vectors check vc-01 FILE`) confirm it.
 """
 
 from __future__ import annotations

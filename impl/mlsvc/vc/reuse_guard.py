@@ -8,6 +8,14 @@ randomly". §5.8: an emulator picks x with x mod N == its leaf_index and sends
     prp_key     = ExpandWithLabel(leaf_node_secret, "reuse guard", key_schedule_nonce, 16)
     reuse_guard = SmallSpacePRP.Encrypt(prp_key, x)       (4 bytes, big-endian, P10)
 
+The later text (profile "latest", §5.6.2; mlsvc.vc.profiles) keeps the formula and
+changes the secret: prp_key = ExpandWithLabel(reuse_guard_secret, "reuse guard",
+key_schedule_nonce, 16), reuse_guard_secret being the fifth epoch secret of the
+emulation epoch e named by the active LeafNode (latest §5.2, mlsvc.vc.epoch.
+derive_epoch_secrets). `reuse_guard_key_secret(profile, ...)` is the one place that
+picks the secret; the functions below take `profile=` (default draft-00) and otherwise
+compute the same thing. key_schedule_nonce, N and x are the same in both texts.
+
 Readings fixed by the profile:
 - P8: `leaf_node_secret` is the encryption_key_secret of the operation that produced the
   virtual client's active LeafNode in the higher-level group (Kdf.Nh bytes).
@@ -50,6 +58,7 @@ from mlsvc.vc.codepoints import (
     REUSE_GUARD_LENGTH,
 )
 from mlsvc.vc.ff1 import prp_decrypt, prp_encrypt
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile, profile_of
 
 CHECK_SENDER_NOT_MEMBER = "VC-RG-1"
 """Validation check: the leaf index recovered from a received reuse guard is not an
@@ -75,11 +84,37 @@ def _check_leaf_index(leaf_index: int, n_leaves: int) -> None:
         raise ParameterError(f"leaf index {leaf_index} not below the leaf count {n_leaves}")
 
 
-def derive_prp_key(cs: CipherSuite, secret: bytes, key_schedule_nonce: bytes) -> bytes:
-    """§5.8/P8: prp_key = ExpandWithLabel(leaf_node_secret, "reuse guard",
-    key_schedule_nonce, 16), with the emulation group's suite (Q3, Q5)."""
+_KEY_SECRET_NAME = {Profile.DRAFT_00: ("leaf_node_secret", "P8"),
+                    Profile.LATEST: ("reuse_guard_secret", "latest §5.2")}
+
+
+def reuse_guard_key_secret(profile: Profile | str = DEFAULT_PROFILE, *,
+                           leaf_node_secret: bytes | None = None,
+                           reuse_guard_secret: bytes | None = None) -> bytes:
+    """The secret the PRP key is expanded from, per text:
+    - draft-00 §5.8 with P8: `leaf_node_secret`, the encryption_key_secret of the
+      operation that produced the virtual client's active LeafNode;
+    - latest §5.6.2: `reuse_guard_secret` of the emulation epoch e that produced the
+      active LeafNode (latest §5.2).
+    The other argument is ignored; ParameterError when the one needed is missing."""
+    p = profile_of(profile)
+    chosen = leaf_node_secret if p is Profile.DRAFT_00 else reuse_guard_secret
+    if chosen is None:
+        name, ref = _KEY_SECRET_NAME[p]
+        raise ParameterError(f"profile {p}: the reuse guard is keyed by {name} ({ref}), "
+                             "which was not given")
+    return chosen
+
+
+def derive_prp_key(cs: CipherSuite, secret: bytes, key_schedule_nonce: bytes, *,
+                   profile: Profile | str = DEFAULT_PROFILE) -> bytes:
+    """prp_key = ExpandWithLabel(secret, "reuse guard", key_schedule_nonce, 16), with the
+    emulation group's suite (Q3, Q5): draft-00 §5.8/P8 (`secret` = leaf_node_secret) or
+    latest §5.6.2 (`secret` = reuse_guard_secret); see `reuse_guard_key_secret`."""
+    p = profile_of(profile)
     if len(secret) != cs.nh:
-        raise ParameterError(f"leaf_node_secret must be Kdf.Nh = {cs.nh} bytes (P8)")
+        name, ref = _KEY_SECRET_NAME[p]
+        raise ParameterError(f"{name} must be Kdf.Nh = {cs.nh} bytes ({ref})")
     if not isinstance(key_schedule_nonce, bytes | bytearray) or not key_schedule_nonce:
         raise ParameterError("key_schedule_nonce must be non-empty bytes (Q5)")
     return expand_with_label(
@@ -128,10 +163,12 @@ def make_reuse_guard_x(
     n_leaves: int,
     rng: RandomSource,
     x: int | None = None,
+    *,
+    profile: Profile | str = DEFAULT_PROFILE,
 ) -> tuple[bytes, int]:
     """`make_reuse_guard`, returning (reuse_guard, x): the x used, for audits of the
     partition (two senders' x never in one class)."""
-    prp_key = derive_prp_key(cs, secret, key_schedule_nonce)
+    prp_key = derive_prp_key(cs, secret, key_schedule_nonce, profile=profile)
     if x is None:
         x = choose_x(leaf_index, n_leaves, rng)
     else:
@@ -147,26 +184,30 @@ def make_reuse_guard(
     n_leaves: int,
     rng: RandomSource,
     x: int | None = None,
+    *,
+    profile: Profile | str = DEFAULT_PROFILE,
 ) -> bytes:
-    """The 4-byte reuse_guard an emulator puts in a PrivateMessage's sender data (§5.8).
+    """The 4-byte reuse_guard an emulator puts in a PrivateMessage's sender data (§5.8;
+    latest §5.6.2 with profile="latest").
 
-    `secret` is leaf_node_secret (P8), `key_schedule_nonce` the higher-level group's
-    nonce before the XOR (Q5), `leaf_index` the sender's index in the emulation group at
-    epoch e and `n_leaves` that tree's leaf count N (P9), `rng` the injected source.
+    `secret` is leaf_node_secret (P8; latest: reuse_guard_secret), `key_schedule_nonce`
+    the higher-level group's nonce before the XOR (Q5), `leaf_index` the sender's index
+    in the emulation group at epoch e and `n_leaves` that tree's leaf count N (P9), `rng`
+    the injected source.
     `x`: the caller's x instead of a random one (not drawn from `rng`); it must satisfy
     `check_x`. Raises ParameterError for N not a power of two, N > 2^32, leaf_index >=
     N, a secret that is not Kdf.Nh bytes, or an x outside the sender's class."""
     return make_reuse_guard_x(cs, secret, key_schedule_nonce, leaf_index, n_leaves, rng,
-                              x)[0]
+                              x, profile=profile)[0]
 
 
 def recover_x(cs: CipherSuite, secret: bytes, key_schedule_nonce: bytes,
-              reuse_guard: bytes) -> int:
+              reuse_guard: bytes, *, profile: Profile | str = DEFAULT_PROFILE) -> int:
     """x = SmallSpacePRP.Decrypt(prp_key, reuse_guard) for a received reuse guard.
     Raises DecodeError if reuse_guard is not 4 bytes (RFC 9420 §6.3.2)."""
     if not isinstance(reuse_guard, bytes | bytearray) or len(reuse_guard) != REUSE_GUARD_LENGTH:
         raise DecodeError("reuse_guard must be exactly 4 bytes (RFC 9420 §6.3.2)")
-    prp_key = derive_prp_key(cs, secret, key_schedule_nonce)
+    prp_key = derive_prp_key(cs, secret, key_schedule_nonce, profile=profile)
     return prp_decrypt(prp_key, int.from_bytes(reuse_guard, "big"))
 
 
@@ -177,6 +218,8 @@ def recover_leaf_index(
     reuse_guard: bytes,
     n_leaves: int,
     members: Container[int] | None = None,
+    *,
+    profile: Profile | str = DEFAULT_PROFILE,
 ) -> LeafIndex:
     """The sender's leaf index in the emulation group at epoch e: Decrypt(prp_key,
     reuse_guard) mod N (§5.8, recovery as the later draft spells it out; P9 for N).
@@ -187,7 +230,7 @@ def recover_leaf_index(
     ValidationError(VC-RG-1). DecodeError for a reuse guard that is not 4 bytes;
     ParameterError for a bad N or secret."""
     k = leaf_count_exponent(n_leaves)
-    x = recover_x(cs, secret, key_schedule_nonce, reuse_guard)
+    x = recover_x(cs, secret, key_schedule_nonce, reuse_guard, profile=profile)
     leaf = LeafIndex(x & ((1 << k) - 1))  # x mod 2^k
     if members is not None and leaf not in members:
         raise ValidationError(
