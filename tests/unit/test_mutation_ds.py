@@ -290,3 +290,10 @@ class _Counting(MemoryStore):
     def write(self, puts: Mapping[str, bytes], deletes: Iterable[str] = ()) -> None:
         self.puts.append(set(puts))
         super().write(puts, deletes)
+
+
+def test_the_f3_option_survives_a_store() -> None:
+    ds = DeliveryService(literal_p11_ds_scope=True)
+    store = _saved(ds)
+    assert DeliveryService.load(store).state.literal_p11_ds_scope
+    assert not DeliveryService.load(_saved(DeliveryService())).state.literal_p11_ds_scope

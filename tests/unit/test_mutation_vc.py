@@ -39,7 +39,7 @@ from mlsvc.vc.operation import leaf_node_secret
 from mlsvc.vc.readings import FINDING_READINGS, Readings
 from mlsvc.vc.receive import follow_external_join
 from mlsvc.vc.reuse_guard import check_x, make_reuse_guard, recover_x
-from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch
+from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch, write_identity
 from mlsvc.virtual_client import VirtualClient
 from tests.unit.test_ds import bundle as ds_bundle
 from tests.unit.vc_helpers import (
@@ -580,6 +580,8 @@ def test_a_resync_replaces_the_prior_leaf_and_a_refusal_restores_it() -> None:
     out = laptop.external_commit(G1, gi)
     assert out.kind is OutgoingKind.EXTERNAL_COMMIT and out.group_info == gi
     assert laptop._replaced[G1] is old
+    back = _round_trip(laptop)  # in flight: the external commit and the replaced group
+    assert back.pending[G1].group_info == gi and G1 in back._replaced
     new = laptop.groups[G1].group
     new_leaf = new.tree.leaf(new.own_leaf)
     assert new_leaf is not None
@@ -648,6 +650,8 @@ def test_a_sent_message_records_its_x_and_the_nonce_used() -> None:
     """Outgoing.nonce is the AEAD nonce used, key_schedule_nonce XOR reuse_guard (as the
     receiver sees both), and Outgoing.reuse_guard_x the x given."""
     w = world(b"nonce-mut")
+    assert w.vc.emulation_commit("tablet").accepted  # a newer emulation epoch
+    w.vc.sync()
     phone = w.em("phone")
     leaf, n = phone.reuse_guard_position(G1)
     x = int(leaf) + 7 * n
@@ -655,6 +659,11 @@ def test_a_sent_message_records_its_x_and_the_nonce_used() -> None:
     assert out.reuse_guard_x == x
     secret = phone.groups[G1].active.leaf_node_secret
     assert w.vc.submit("phone", out).accepted
+    named = phone.epochs.by_id(phone.groups[G1].active.epoch_id).epoch
+    assert named < max(phone.epochs.epochs)  # the leaf names an older emulation epoch
+    seen = [e.received for e in w.vc.sync() if e.received.sibling_leaf is not None]
+    assert {(r.sibling_leaf, r.sibling_epoch) for r in seen} == {(int(leaf), named)}
+    assert len(seen) == 2  # laptop and tablet attribute it
     [ev] = [e for e in pump(w.ds, "bob", w.bob) if isinstance(e, ApplicationMessage)]
     ksn, guard = ev.key_schedule_nonce, ev.reuse_guard
     assert len(ksn) == 12 and len(guard) == 4
@@ -714,6 +723,9 @@ def test_an_added_emulator_gets_the_epochs_whole_under_reading_f1() -> None:
                 mine.encryption_key, mine.base_secret, mine.retained) == (
             theirs.epoch_id, theirs.leaf_count, theirs.roster, theirs.generation_id_secret,
             theirs.encryption_key, theirs.base_secret, theirs.retained)
+        assert (None if mine.pprf is None else mine.pprf.serialize()) == (
+            None if theirs.pprf is None else theirs.pprf.serialize())
+    assert any(desk.epochs.epochs[n].pprf is not None for n in shared)
     assert any(desk.epochs.epochs[n].base_secret is not None for n in shared)
 
 
@@ -779,3 +791,52 @@ def test_a_member_s_update_is_not_taken_for_our_own() -> None:
     w.vc.sync()
     pump(w.ds, "bob", w.bob)
     w.agree()
+
+
+def test_restore_keeps_configured_code_points_and_a_welcome_in_flight() -> None:
+    w = world(b"codepoints-welcome-mut")
+    laptop = w.em("laptop")
+    laptop.vc = dataclasses.replace(laptop.vc,
+                                    codepoints=VCCodePoints(0x9001, 0x9002, 0x9003))
+    back = _round_trip(laptop)
+    assert back.vc.codepoints == VCCodePoints(0x9001, 0x9002, 0x9003)
+    phone = w.em("phone")
+    rng = SeededRandom(b"new/desk-welcome")
+    desk = Emulator(b"desk", Identity.basic(b"desk", get_suite(1).signature
+                                            .generate_key_pair(rng)), phone.vc, rng)
+    out = phone.add_emulator(desk.emulation_key_package().key_package)
+    assert out.welcome is not None
+    back = _round_trip(phone)
+    assert back._action is not None and back._action.out.welcome == out.welcome
+
+
+def test_the_meta_record_stores_the_consistency_as_0_or_1() -> None:
+    for consistency, byte in ((Consistency.STRONG, 0), (Consistency.EVENTUAL, 1)):
+        w = world(b"meta-byte-mut", consistency=consistency)
+        em = w.em("phone")
+        prefix = Writer()
+        prefix.u16(1)
+        prefix.opaque(em.name)
+        write_identity(prefix, em.identity)
+        prefix.opaque(em.vc.name)
+        prefix.u16(em.vc.emulation_suite)
+        meta = records(em)["meta"]
+        assert meta.startswith(prefix.bytes())
+        assert meta[len(prefix.bytes())] == byte
+
+
+def test_a_resync_under_reading_f7_keeps_the_prior_leaf() -> None:
+    """The literal reading resync_without_remove (F7): the external commit removes
+    nothing, so the virtual client has two leaves."""
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, "alice", list(NAMES), seed=b"f7-mut",
+                              readings=Readings(resync_without_remove=True))
+    bob = peer_group(ds, "bob", G1, seed=b"bob/f7-mut")
+    add_vc(ds, vc, "bob", bob)
+    laptop = vc.emulators["laptop"]
+    laptop.announced_joins.add(G1)
+    out = laptop.external_commit(G1, ds.group_info(G1))
+    twin = load(save(bob), GroupConfig(rng=SeededRandom(b"twin")))
+    before = len(list(twin.members()))
+    twin.process(out.message)
+    assert len(list(twin.members())) == before + 1
