@@ -569,7 +569,7 @@ def test_an_onboarded_emulator_s_leaf_is_like_its_siblings() -> None:
     assert mine.extensions  # the negotiation dictionary of the action component
 
 
-def test_a_resync_replaces_the_prior_leaf_and_a_refusal_restores_it() -> None:
+def test_a_resync_in_flight_survives_a_restart_and_a_refusal_restores_the_prior() -> None:
     w = world(b"resync-mut")
     laptop = w.em("laptop")
     old = laptop.groups[G1]
@@ -646,7 +646,7 @@ def test_a_removal_keeps_the_refs_the_ds_deleted() -> None:
     assert laptop._action is not None and laptop._action.deleted_key_packages is None
 
 
-def test_a_sent_message_records_its_x_and_the_nonce_used() -> None:
+def test_a_sent_message_s_x_nonce_and_attribution() -> None:
     """Outgoing.nonce is the AEAD nonce used, key_schedule_nonce XOR reuse_guard (as the
     receiver sees both), and Outgoing.reuse_guard_x the x given."""
     w = world(b"nonce-mut")
