@@ -378,12 +378,17 @@ def report(statuses: dict[str, str]) -> float:
         part = {n: st for n, st in statuses.items() if n.startswith(package + ".")}
         p_total, p_detected, p_messages, p_argued, p_denominator, p_open = _summary(
             part, equivalent)
+        p_waiting = sum(1 for n in p_open if part[n] == "not checked")
         print(f"  {package}: {_percent(p_detected, p_denominator):.1f}% ({p_detected} of "
               f"{p_denominator}; mutants {p_total}, message text {p_messages}, equivalent "
-              f"{p_argued}, open {len(p_open)}, not checked "
-              f"{sum(1 for st in part.values() if st == 'not checked')})")
+              f"{p_argued}, undetected {len(p_open) - p_waiting}, not reached {p_waiting}; "
+              f"over those reached {_percent(p_detected, p_denominator - p_waiting):.1f}%)")
     print(f"mutation score: {score:.1f}% ({detected} of {denominator} non-equivalent mutants "
           "killed)")
+    if waiting:
+        reached_total = denominator - sum(waiting.values())
+        print(f"  over the mutants reached so far: {_percent(detected, reached_total):.1f}% "
+              f"({detected} of {reached_total}; {sum(waiting.values())} not reached yet)")
     print(f"  raw score (every mutant counted): {_percent(detected, total):.1f}% "
           f"({detected} of {total})")
     return score
