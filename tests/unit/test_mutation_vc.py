@@ -840,3 +840,14 @@ def test_a_resync_under_reading_f7_keeps_the_prior_leaf() -> None:
     before = len(list(twin.members()))
     twin.process(out.message)
     assert len(list(twin.members())) == before + 1
+
+
+def test_a_refused_external_join_leaves_no_group() -> None:
+    w = world(b"refused-join-mut")
+    peer_group(w.ds, "carol", b"g2", seed=b"carol/refused-join-mut")
+    laptop = w.em("laptop")
+    laptop.announced_joins.add(b"g2")  # the ExternalJoin step, accepted
+    out = laptop.external_commit(b"g2", w.ds.group_info(b"g2"))
+    assert b"g2" in laptop.groups and b"g2" not in laptop._replaced
+    laptop.refused(out)
+    assert b"g2" not in laptop.groups and b"g2" not in laptop.pending
