@@ -28,6 +28,7 @@ from mlsvc.crypto.hpke import RandomSource
 from mlsvc.crypto.random import SeededRandom, system_random
 from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import Delivery, DeliveryKind, DeliveryService, Submitted, UnacceptableMessage
+from mlsvc.ds.wire import welcome_refs
 from mlsvc.errors import MLSError, StateError
 from mlsvc.group.config import Identity
 from mlsvc.group.events import CommitApplied
@@ -354,6 +355,13 @@ class VirtualClient:
             # join is VC-EXTERNAL-JOIN-UNANNOUNCED).
             self.ignored.append((name, d))
             return None
+        elif em.emulation is not None and d.group_id == em.emu.group_id:
+            # Welcomes the DS ordered before this message, not read yet: their
+            # KeyPackages stay through a ResyncMessage (receive.deliver)
+            welcomed = {ref for w in self.ds.welcomes_for(name, -1)
+                        if w.seq < d.seq and b"welcome/" + str(w.seq).encode() not in em.cursors
+                        for ref in welcome_refs(w.message)}
+            received = em.deliver(d.group_id, d.message, welcomed=welcomed)
         else:
             received = em.deliver(d.group_id, d.message)
         ev = received.event

@@ -44,6 +44,38 @@ from .tokens import model_hash
 from .transitions import apply, initial_world, replay
 
 
+@contextlib.contextmanager
+def stable_search() -> Iterator[None]:
+    """Make a derandomized search depend on nothing but its settings.
+
+    Hypothesis mixes into its draws constants it collects from every local module that
+    happens to be imported (hypothesis.internal.conjecture.providers), so the same
+    derandomized exploration finds different traces under `mlsvc model`, under pytest
+    with one test file and under the full suite: a finding found in one may be missed in
+    another. Inside this context the pool of local constants is empty. (An internal of
+    Hypothesis: if it moves, the search still runs, only without this guarantee.)"""
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a future Hypothesis layout
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    if original is None:  # pragma: no cover
+        yield
+        return
+    empty = type(original())()
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    if cache is not None:
+        cache.clear()  # permitted constants computed from the pool before
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        if cache is not None:
+            cache.clear()
+
+
 @dataclass(frozen=True)
 class Profile:
     max_examples: int  # runs of the state machine
@@ -315,7 +347,8 @@ def _explore(
     test = get_state_machine_test(machine_class(config, checked, recorder), settings=s)
     if seed_value is not None:
         test = seed(seed_value)(test)
-    with with_reporter(lambda _msg: None), contextlib.suppress(InvariantViolation):
+    with stable_search(), with_reporter(lambda _msg: None), contextlib.suppress(
+            InvariantViolation):
         test()
     violation = None
     if recorder.best is not None:

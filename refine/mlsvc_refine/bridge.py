@@ -576,12 +576,11 @@ class Bridge:
         return out
 
     def _replay_deliveries(self, start: int, positions: dict[tuple[str, str], int]) -> None:
-        """The model's deliveries of this step, per emulator as many of each log, taken
-        in the DS's total order (the loop's order, `VirtualClient.sync`): the model's
-        logs are ordered each on its own, the DS orders them all (docs/REFINEMENT.md).
-        An emulator's own PrivateMessage, which the model hands back to a sender that
-        had not caught up when it sent, the DS never sends back: nothing to replay."""
-        todo: dict[str, dict[str, int]] = {}
+        """The model's deliveries of this step, one by one in the model's order (each
+        log in its own order; across logs the order the model chose, which need not be
+        the DS's). An emulator's own PrivateMessage, which the model hands back to a
+        sender that had not caught up when it sent, the DS never sends back: nothing to
+        replay."""
         for emulator, log in self.world.delivered[start:]:
             pos = positions.get((emulator, log))
             if pos is None:  # an emulator or group the step created
@@ -591,25 +590,7 @@ class Bridge:
                 entry = self.world.groups[log].log[pos]
                 if isinstance(entry, Message) and entry.sender == emulator:
                     continue
-            per = todo.setdefault(emulator, {})
-            per[log] = per.get(log, 0) + 1
-        for emulator, per in todo.items():
-            while any(per.values()):
-                log = min((x for x, n in per.items() if n), key=lambda x: self._next_seq(
-                    emulator, x))
-                self._deliver(emulator, log)
-                per[log] -= 1
-
-    def _next_seq(self, emulator: str, log: str) -> int:
-        gid = self.emulation_group_id if log == EMULATION else self.group_id(log)
-        items = self.vc.unprocessed(emulator, gid) if emulator in self.vc.emulators else []
-        return items[0].seq if items else 1 << 62
-
-    def in_ds_order(self, emulator: str, log: str) -> bool:
-        """Whether the next message of `log` is the first the DS holds for `emulator`
-        across all its logs (what the loop would process next)."""
-        logs = [EMULATION, *self.groups]
-        return self._next_seq(emulator, log) <= min(self._next_seq(emulator, x) for x in logs)
+            self._deliver(emulator, log)
 
     def _deliver(self, emulator: str, log: str) -> None:
         """Hand `emulator` the next message of `log` that the model counts as one: an

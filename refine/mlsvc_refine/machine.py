@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 
 from mlsvc_model.config import FINDINGS, Config
-from mlsvc_model.explore import reproduce
+from mlsvc_model.explore import reproduce, stable_search
 from mlsvc_model.higher import deliverable
 from mlsvc_model.invariants import INVARIANTS, violations
 from mlsvc_model.state import Step
@@ -218,11 +218,8 @@ class RefinementMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 15), everything=st.booleans())
     def deliver(self, pick: int, everything: bool) -> None:
         options = deliverable(self.bridge.world)
-        # the loop reads in the DS's total order: one message of a log only when it is
-        # the emulator's first (the environment's choice, docs/REFINEMENT.md)
-        in_order = [o for o in options if self.bridge.in_ds_order(*o)]
-        emulator, log = (in_order or options)[pick % len(in_order or options)]
-        if everything or not in_order:
+        emulator, log = options[pick % len(options)]
+        if everything:
             self._step("catch_up", emulator=emulator)
         else:
             self._step("deliver", emulator=emulator, log=log)
@@ -247,7 +244,8 @@ def refine(profile: str = "ci", seed_value: int | None = None) -> Report:
     test = get_state_machine_test(machine, settings=s)
     if seed_value is not None:
         test = seed(seed_value)(test)
-    with with_reporter(lambda _msg: None), contextlib.suppress(RefinementError):
+    with stable_search(), with_reporter(lambda _msg: None), contextlib.suppress(
+            RefinementError):
         test()
     return report
 

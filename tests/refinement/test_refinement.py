@@ -154,6 +154,19 @@ FOUND: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("remove_emulator", {"emulator": "E0", "target": "E1"}),
         ("deliver", {"emulator": "E0", "log": "G1"}),
     ],
+    # a sibling that reads the removal's ResyncMessage before an earlier Welcome keeps
+    # that Welcome's KeyPackage
+    "a sibling keeps a welcomed KeyPackage through the ResyncMessage": [
+        ("add_emulator", {"emulator": "E0", "variant": "state_transfer"}),
+        ("catch_up", {"emulator": "E1"}),
+        ("create_key_packages", {"emulator": "E0", "count": 1, "salt": 0}),
+        ("catch_up", {"emulator": "E1"}),
+        ("create_group", {}),
+        ("welcome", {"group": "G1", "key_package": "KP1"}),
+        ("remove_emulator", {"emulator": "E0", "target": "E2"}),
+        ("deliver", {"emulator": "E1", "log": "emulation"}),
+        ("deliver", {"emulator": "E1", "log": "G1"}),
+    ],
     # an emulator that joined by its own external commit ignores the older Welcome
     "a stale Welcome is ignored": [
         ("create_key_packages", {"emulator": "E0", "count": 1, "salt": 0}),
@@ -180,6 +193,8 @@ def test_what_refinement_found_stays_fixed(name: str) -> None:
         assert b.vc.emulators["E3"].join_externally == {g1}
     elif name == "a welcomed KeyPackage survives a removal":
         assert g1 in b.vc.emulators["E0"].groups and not b.vc.emulators["E0"].key_packages
+    elif name.startswith("a sibling keeps"):
+        assert g1 in b.vc.emulators["E1"].groups and not b.vc.emulators["E1"].key_packages
     else:
         assert [d.group_id for n, d in b.vc.ignored if n == "E1"] == [g1]
 

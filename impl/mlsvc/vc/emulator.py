@@ -769,9 +769,10 @@ class Emulator:
         (receive.welcome)."""
         return receive.welcome(self, welcome)
 
-    def deliver(self, group_id: bytes, message: bytes) -> Received:
+    def deliver(self, group_id: bytes, message: bytes, *,
+                welcomed: Collection[bytes] = ()) -> Received:
         """Process one message the DS delivered (receive.deliver)."""
-        return receive.deliver(self, group_id, message)
+        return receive.deliver(self, group_id, message, welcomed=welcomed)
 
     def follow_external_join(self, group_info: bytes, commit: bytes) -> Received:
         """A sibling's announced external commit (receive.follow_external_join)."""

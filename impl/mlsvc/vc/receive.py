@@ -16,6 +16,7 @@ and committed after (`commit_derivation`), so a typed error leaves every state a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,11 +86,15 @@ def welcome(em: Emulator, welcome: bytes) -> Received:
     em.collect()
     return Received(g.group_id, None, joined=True)
 
-def deliver(em: Emulator, group_id: bytes, message: bytes) -> Received:
+def deliver(em: Emulator, group_id: bytes, message: bytes, *,
+            welcomed: Collection[bytes] = ()) -> Received:
     """Process one message the DS delivered: the emulation group's or a higher-level
-    group's. A typed error leaves every state unchanged."""
+    group's. A typed error leaves every state unchanged. `welcomed`: the KeyPackageRefs
+    of Welcomes the DS ordered before this message that the emulator has not read yet;
+    a ResyncMessage, which says the DS deleted the announced KeyPackages (P14, P21),
+    leaves those (the DS had handed them out before; found by the refinement test)."""
     if em.emulation is not None and group_id == em.emulation.group_id:
-        return _deliver_emulation(em, message)
+        return _deliver_emulation(em, message, frozenset(welcomed))
     hg = em.groups.get(group_id)
     msg = MLSMessage.decode(message)  # once: every check below reads the same decoding
     if _external_commit_of_ours(msg, hg):
@@ -103,7 +108,7 @@ def deliver(em: Emulator, group_id: bytes, message: bytes) -> Received:
                          "announced external join")
     return _deliver_higher(em, group_id, hg, msg)
 
-def _deliver_emulation(em: Emulator, message: bytes) -> Received:
+def _deliver_emulation(em: Emulator, message: bytes, welcomed: frozenset[bytes]) -> Received:
     g = em.emu
     msg = MLSMessage.decode(message)
     body = msg.body
@@ -138,7 +143,8 @@ def _deliver_emulation(em: Emulator, message: bytes) -> Received:
         # epoch a Remove opened) the DS kept them, and so do the emulators
         if not (em.vc.readings.removal_keeps_key_packages
                 and g.epoch in em.removals.values()):
-            em.key_packages.clear()
+            for ref in [r for r in em.key_packages if r not in welcomed]:
+                del em.key_packages[ref]
         em.collect()
     return Received(g.group_id, event)
 
