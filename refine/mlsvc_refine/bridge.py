@@ -304,11 +304,6 @@ class Bridge:
             raise Refused({"StateError", "unknown-group"}, f"no group {group}")
         return side.group_id
 
-    def group_name(self, group_id: bytes) -> str:
-        if group_id == self.emulation_group_id:
-            return EMULATION
-        return next(n for n, s in self.groups.items() if s.group_id == group_id)
-
     def ops_of_enc(self, enc: bytes) -> int | None:
         """The model operation behind a LeafNode encryption key (the newest of several
         when a literal reading makes operations share keys)."""
