@@ -6,6 +6,7 @@ tests/interop/test_story_peers.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
@@ -90,10 +91,11 @@ def test_a_removed_device_that_reads_is_a_failure(monkeypatch: pytest.MonkeyPatc
 
     real = Emulator.deliver
 
-    def deliver(self: Emulator, group_id: bytes, message: bytes) -> Received:
+    def deliver(self: Emulator, group_id: bytes, message: bytes, *,
+                welcomed: Collection[bytes] = ()) -> Received:
         if self.removed:
             return Received(group_id, None)
-        return real(self, group_id, message)
+        return real(self, group_id, message, welcomed=welcomed)
 
     monkeypatch.setattr(Emulator, "deliver", deliver)
     r = story.run_story(ENGINES)
