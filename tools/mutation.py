@@ -1,5 +1,5 @@
-"""`make mutation`: mutation testing (mutmut 3) of the reuse-guard primitives, the
-mls-extensions pieces and group validation, outside the default test run.
+"""`make mutation`: mutation testing (mutmut 3) of every module of mlsvc.vc, mlsvc.ext and
+mlsvc.ds, outside the default test run.
 
 Theory of operation. mutmut 3 copies the code it mutates into `mutants/` and puts
 `mutants/src` first on sys.path, so the tests must import the mutated copy rather than
@@ -9,23 +9,28 @@ build/mutation/, laid out the way mutmut expects:
     build/mutation/src/mlsvc   a copy of impl/mlsvc (every module, so imports resolve)
     build/mutation/tests       a copy of tests/
     build/mutation/vectors     -> vectors/ (the tests read pinned vectors)
-    build/mutation/docs        -> docs/ (test_validation_table reads VALIDATION.md)
+    build/mutation/docs        -> docs/ (some tests read docs/)
     build/mutation/pyproject.toml   mutmut and pytest settings written below
 
 and runs `mutmut run` there. The working tree is never mutated, so people editing it
-meanwhile are not disturbed, and files added to impl/mlsvc/vc later are copied but not
-mutated: MUTATE names the files, not the folders that hold them.
+meanwhile are not disturbed; the copy is the working tree of the run's start. MUTATE
+names the folders (`vc/*.py`, ...), so a module added to them later is mutated too.
 
 Only the test files in TESTS run, and for each mutant mutmut runs only the tests that
 called the mutated function during its stats pass. The score counts a mutant as dealt
 with when a test kills it, when it times out (an infinite loop is detected), when
 `mypy --strict` (part of `make check`) rejects it, and when
-docs/MUTATION.md argues it equivalent (a row "| `name` | equivalent | why |"):
+docs/MUTATION.md argues it equivalent (a row "| `name` | equivalent | why |"), and a
+mutant that only changes the text of an error message is left out (message_text_mutants):
 
-    score = (killed + timeout + caught by mypy --strict) / (all mutants - equivalent)
+    score = (killed + timeout + caught by mypy --strict)
+            / (all mutants - equivalent - message text)
 
-Usage: python tools/mutation.py [--fresh] [--max-children N] [--list] [--recheck]
-        [--survivors FILE]
+printed for vc, ext and ds together and for each, with the score over the mutants
+reached so far while a run is incomplete.
+
+Usage: python tools/mutation.py [--fresh] [--max-children N] [--list] [--pending]
+        [--recheck] [--only PATTERN ...] [--survivors FILE]
 
 mutmut keeps its results in build/mutation/mutants: a second run only tests mutants of
 functions that changed. After adding tests, `--recheck` runs the undetected mutants again.
