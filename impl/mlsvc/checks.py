@@ -221,6 +221,11 @@ CHECKS: dict[str, tuple[str, str]] = {
                                    "type)."),
     "VC-GENERATION-ID-MISSING": ("draft-00 5.9, P20", "In the strong mode every PrivateMessage "
                                  "an emulator sends carries its generation ID."),
+    # the later text (profile "latest", vc/operation_tree.py)
+    "VC-OPERATION-GENERATION": ("latest 5.2", "An operation names a generation of an "
+                                "operation ratchet that no earlier operation consumed (nor "
+                                "deleted past the skipped-generation bound): a consumed "
+                                "generation is never used again."),
     "VC-RG-1": ("draft-00 5.8", "The leaf index recovered from a reuse guard is a member of "
                 "the emulation group."),
 }

@@ -98,11 +98,39 @@ class SecretTreeState:
         )
 
 
-def _check_config(leaf_count: int, max_forward_distance: int, tolerance: int) -> None:
+def check_config(leaf_count: int, max_forward_distance: int, tolerance: int) -> None:
+    """ParameterError unless the leaf count is a power of two (§7.8) and both bounds of
+    the deletion schedule (§9.2) are >= 0."""
     if leaf_count < 1 or leaf_count & (leaf_count - 1):
         raise ParameterError(f"secret tree leaf count {leaf_count} is not a power of two")
     if max_forward_distance < 0 or tolerance < 0:
         raise ParameterError("max_forward_distance and out_of_order_tolerance must be >= 0")
+
+
+def pop_leaf_secret(cs: CipherSuite, nodes: dict[int, bytes], leaf_count: int,
+                    leaf: LeafIndex) -> bytes:
+    """The tree part of §9: derive tree_node_[leaf]_secret from its lowest stored
+    ancestor in `nodes` (the frontier: node index -> secret), a parent's children being
+    ExpandWithLabel(parent, "tree", "left"/"right", KDF.Nh), deleting each consumed node
+    secret (§9.2). Returns the leaf secret, removed from `nodes`. Shared with any tree of
+    this shape rooted elsewhere (the virtual clients' operation secret tree)."""
+    n = LeafCount(leaf_count)
+    leaf_node = leaf_to_node(leaf)
+    path = [leaf_node, *direct_path(leaf_node, n)]  # leaf .. root
+    start = next((i for i, x in enumerate(path) if x in nodes), None)
+    if start is None:
+        raise LibraryError(f"secret tree: no stored ancestor for leaf {leaf}")
+    for i in range(start, 0, -1):
+        parent = path[i]
+        child = path[i - 1]
+        secret = nodes.pop(parent)
+        left_secret = expand_with_label(cs, secret, b"tree", b"left", cs.nh)
+        right_secret = expand_with_label(cs, secret, b"tree", b"right", cs.nh)
+        # Children of parent p at level k are p -/+ 2^(k-1); the path child is one.
+        offset = parent - child if child < parent else child - parent
+        nodes[NodeIndex(parent - offset)] = left_secret
+        nodes[NodeIndex(parent + offset)] = right_secret
+    return nodes.pop(leaf_node)
 
 
 class SecretTree:
@@ -119,7 +147,7 @@ class SecretTree:
         max_forward_distance: int = DEFAULT_MAX_FORWARD_DISTANCE,
         out_of_order_tolerance: int = DEFAULT_OUT_OF_ORDER_TOLERANCE,
     ) -> None:
-        _check_config(leaf_count, max_forward_distance, out_of_order_tolerance)
+        check_config(leaf_count, max_forward_distance, out_of_order_tolerance)
         self._cs = cs
         # §9: tree_node_[root]_secret = encryption_secret.
         top = root(LeafCount(leaf_count))
@@ -130,7 +158,7 @@ class SecretTree:
     @classmethod
     def from_state(cls, cs: CipherSuite, state: SecretTreeState) -> SecretTree:
         """Resume from a stored state (the object is used as is, not copied)."""
-        _check_config(state.leaf_count, state.max_forward_distance, state.out_of_order_tolerance)
+        check_config(state.leaf_count, state.max_forward_distance, state.out_of_order_tolerance)
         tree = cls.__new__(cls)
         tree._cs = cs
         tree.state = state
@@ -143,28 +171,9 @@ class SecretTree:
     # -- tree part (§9) ---------------------------------------------------------------
 
     def _leaf_secret(self, leaf: LeafIndex) -> bytes:
-        """Derive tree_node_[leaf]_secret from its lowest stored ancestor, deleting
-        each consumed node secret (§9.2). Returns the leaf secret, removed from the
-        state (the caller turns it into the two ratchets at once)."""
-        n = LeafCount(self.state.leaf_count)
-        nodes = self.state.nodes
-        leaf_node = leaf_to_node(leaf)
-        path = [leaf_node, *direct_path(leaf_node, n)]  # leaf .. root
-        start = next((i for i, x in enumerate(path) if x in nodes), None)
-        if start is None:
-            raise LibraryError(f"secret tree: no stored ancestor for leaf {leaf}")
-        cs = self._cs
-        for i in range(start, 0, -1):
-            parent = path[i]
-            child = path[i - 1]
-            secret = nodes.pop(parent)
-            left_secret = expand_with_label(cs, secret, b"tree", b"left", cs.nh)
-            right_secret = expand_with_label(cs, secret, b"tree", b"right", cs.nh)
-            # Children of parent p at level k are p -/+ 2^(k-1); the path child is one.
-            offset = parent - child if child < parent else child - parent
-            nodes[NodeIndex(parent - offset)] = left_secret
-            nodes[NodeIndex(parent + offset)] = right_secret
-        return nodes.pop(leaf_node)
+        """Derive tree_node_[leaf]_secret, removed from the state (the caller turns it
+        into the two ratchets at once); see `pop_leaf_secret`."""
+        return pop_leaf_secret(self._cs, self.state.nodes, self.state.leaf_count, leaf)
 
     def _ratchet(self, leaf: LeafIndex, rtype: RatchetType) -> HashRatchet:
         if not 0 <= leaf < self.state.leaf_count:

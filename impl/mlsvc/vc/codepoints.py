@@ -101,7 +101,9 @@ SIGNATURE_KEY_LABEL: Final = b"Signature Key"
 ENCRYPTION_KEY_LABEL: Final = b"Encryption Key"
 INIT_KEY_LABEL: Final = b"Init Key"
 PATH_GENERATION_LABEL: Final = b"Path Generation"
-"""§5.2 with P4: the four DeriveSecret(operation_secret, label) sub-secrets."""
+"""§5.2 with P4: the four DeriveSecret(operation_secret, label) sub-secrets. The later
+text (latest §5.2) uses the same four labels on operation_secret, and the first three on
+key_package_seed_secret for a KeyPackage."""
 
 EXTERNAL_INIT_LABEL: Final = b"External Init"
 """P17: the ExternalInit KEM seed = DeriveSecret(operation_secret, "External Init")."""
@@ -116,6 +118,43 @@ DERIVATION_INFO_KEY_LABEL: Final = b"key"
 DERIVATION_INFO_NONCE_LABEL: Final = b"nonce"
 """P6: key/nonce = ExpandWithLabel(epoch_encryption_key, "key"/"nonce", encryption_key,
 AEAD.Nk/Nn)."""
+
+# --- latest §5.2 Virtual Client Operation Secret Tree (profile "latest") -------------
+# shared/spec/draft-ietf-mls-virtual-clients-latest.md; mlsvc.vc.operation_tree.
+
+
+class OperationType(IntEnum):
+    """latest §6.1.2 (defined there, used in §5.2): enum { reserved(0), key_package(1),
+    leaf_node(2), application(3), (255) } VirtualClientOperationType, a uint8."""
+
+    KEY_PACKAGE = 1
+    LEAF_NODE = 2
+    APPLICATION = 3
+
+
+OPERATION_INIT_LABEL: Final = b"vc operation init"
+"""latest §5.2: operation_ratchet_secret[operation_type][0] = ExpandWithLabel(leaf_secret,
+"vc operation init", operation_type, Kdf.Nh), operation_type TLS-encoded (one byte)."""
+
+OPERATION_GENERATION_SECRET_LABEL: Final = b"VC Operation Secret"
+"""latest §5.2: operation_generation_secret = DeriveSecret(operation_ratchet_secret,
+"VC Operation Secret")."""
+
+OPERATION_RATCHET_LABEL: Final = b"VC Operation Ratchet"
+"""latest §5.2: next_operation_ratchet_secret = DeriveSecret(operation_ratchet_secret,
+"VC Operation Ratchet")."""
+
+OPERATION_SECRET_LABEL: Final = b"vc operation"
+"""latest §5.2: operation_secret = ExpandWithLabel(operation_generation_secret,
+"vc operation", OperationContext, Kdf.Nh)."""
+
+KEY_PACKAGE_SEED_LABEL: Final = b"key package seed"
+"""latest §5.2, §5.5.1: key_package_seed_secret = ExpandWithLabel(operation_secret,
+"key package seed", KeyPackageSeedContext, Kdf.Nh)."""
+
+GROUP_CREATION_LABEL: Final = b"Group Creation"
+"""latest §5.4: epoch_secret = DeriveSecret(key_package_seed_secret, "Group Creation"),
+with the higher-level group's ciphersuite."""
 
 RETAINED_EPOCHS: Final = 1
 """P19: an emulator keeps the derivation secrets of the last R + 1 emulation epochs

@@ -27,9 +27,12 @@ draft-00, which leaves it unspecified. The key-schedule nonce is the same in bot
 ("the nonce provided by the key schedule for encrypting this message"; Q5: before the
 reuse_guard XOR, used raw).
 
-Only these primitives are selectable here. The rest of the later text (the operation
-secret tree that replaces the PPRF, KeyPackage batches, OperationContext, ...) is not
-implemented by the library; the executable model reads it (model/, Config.profile).
+Only these primitives are selectable here. The later text's Virtual Client Operation
+Secret Tree (latest §5.2: operation ratchets, OperationContext, KeyPackage batches and
+seeds, the group-creation epoch secret) exists as `mlsvc.vc.operation_tree`, latest-only
+and not yet used by the Emulator; the rest of the later text is not implemented by the
+library (docs/PROFILES.md lists every difference and where it lives); the executable
+model reads it (model/, Config.profile).
 """
 
 from __future__ import annotations
