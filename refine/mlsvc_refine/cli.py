@@ -44,6 +44,10 @@ def _report_json(r: Report, seconds: float) -> dict[str, Any]:
             "transitions": dict(sorted(r.transitions.items())),
             "refused_by_model": dict(sorted(r.model_refused.items())),
             "skipped_environment": dict(sorted(r.skipped.items())),
+            "invariants": [{"id": i.id, "section": i.section, "sentence": i.sentence,
+                            "verdict": "holds" if r.failure is None else
+                            "violated" if i.id in r.failure else "not reached"}
+                           for i in INVARIANTS.values()],
             "verdict": r.verdict, "failure": r.failure, "trace": r.trace,
             "seconds": round(seconds, 1)}
 
@@ -106,6 +110,10 @@ def _print_report(r: Report, seconds: float) -> None:
         print(f"  {name:24} applied {r.transitions[name]:5}   refused by the model "
               f"{r.model_refused[name]:4} (not generated for the implementation: "
               f"{r.skipped[name]})")
+    for inv in INVARIANTS.values():
+        verdict = ("holds" if r.failure is None else
+                   "VIOLATED" if inv.id in r.failure else "not reached")
+        print(f"  {inv.id:28} {verdict:12} {inv.section}: \"{inv.sentence}\"")
     if r.failure is None:
         print(f"verdict: the implementation refines the model; all {len(INVARIANTS)} "
               "invariants held on both sides after every step")

@@ -45,7 +45,7 @@ class Profile:
     steps: int
 
 
-PROFILES = {"ci": Profile(10, 20), "dev": Profile(30, 25), "long": Profile(250, 40)}
+PROFILES = {"ci": Profile(40, 25), "dev": Profile(100, 30), "long": Profile(500, 40)}
 
 
 @dataclass
