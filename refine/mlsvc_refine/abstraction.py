@@ -63,8 +63,7 @@ def of_model(w: World) -> Abstract:
             leaves = em.punctured.get(e, set())
             ops = tuple(sorted(
                 o for o, op in w.ops.items() if op.epoch == e
-                and model_hash(op.leaf_index, op.random, w.config.pprf_bits) in leaves
-                and _visible(em, o, w)))
+                and model_hash(op.leaf_index, op.random, w.config.pprf_bits) in leaves))
             punctured.append((e, ops))
         groups: list[tuple[str, int, tuple[int, ...], str]] = []
         for g, view in sorted(em.groups.items()):
@@ -92,11 +91,6 @@ def of_model(w: World) -> Abstract:
     )
 
 
-def _visible(em: object, o: int, w: World) -> bool:
-    """Every model operation is visible (attempts refused at the DS have none)."""
-    return True
-
-
 def of_impl(b: Bridge) -> Abstract:
     off = b.offset
     emu_gid = b.emulation_group_id
@@ -122,7 +116,7 @@ def of_impl(b: Bridge) -> Abstract:
             ep = em.epochs.epochs[n]
             ops_here = [o for o, op in b.ops.items() if op.epoch == n]
             retained += [o for o in ops_here if b.ops[o].leaf in ep.retained
-                         and _same(ep.retained[b.ops[o].leaf].random, b.ops[o].random)]
+                         and ep.retained[b.ops[o].leaf].random == b.ops[o].random]
             pprf = ep.pprf
             punctured.append((n - off, tuple(sorted(
                 o for o in ops_here if pprf is not None and pprf.is_punctured(b.ops[o].leaf)))))
@@ -162,10 +156,6 @@ def of_impl(b: Bridge) -> Abstract:
 
 def out_sender(b: Bridge, out: object) -> str:
     return next(name for name, o, _ in b.vc.sent if o is out)
-
-
-def _same(a: bytes, b: bytes) -> bool:
-    return a == b
 
 
 def _name(leaf: object) -> str:
