@@ -233,7 +233,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for line in story.summary_lines(summary):
             print(line)
         print(f"(summary {summary['seconds']} s; details: mlsvc vectors, mlsvc proofs, "
-              "mlsvc model explore)")
+              "mlsvc model explore, mlsvc model refine)")
         print()
         print("demo:", "all checks as expected" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1

@@ -723,7 +723,6 @@ def run_story(engines: Sequence[str] = ENGINES, *, seed: int = 1, suite: int = 1
 # --- the verification summary: vectors, proofs, model (in subprocesses) --------------------------
 
 FINDINGS = ("F1", "F2", "F3", "F4")
-REFINEMENT = "not yet built (issue 13)"
 
 
 def _generated_dir() -> Path:
@@ -740,6 +739,8 @@ def _lanes() -> list[list[tuple[str, list[str]]]]:
     model = [("model", ["model", "explore", "--profile", "ci", "--json"])]
     model += [(f"finding {f}", ["model", "explore", "--profile", "ci", "--finding", f,
                                 "--json"]) for f in FINDINGS]
+    # the model judges the implementation (refine/, docs/REFINEMENT.md)
+    vectors.append(("refinement", ["model", "refine", "--profile", "ci", "--json"]))
     return [[("proofs", ["proofs", "--json"])], vectors, model]
 
 
@@ -825,10 +826,13 @@ def summarise(results: dict[str, dict[str, Any]], seconds: float) -> dict[str, A
     }
     summary["model"]["ok"] = summary["model"]["ok"] and all(
         x["reproduced"] for x in summary["model"]["findings"].values())
-    summary["refinement"] = {"ok": None, "verdict": REFINEMENT}
+    r = results["refinement"]
+    summary["refinement"] = {
+        "ok": r["rc"] == 0, "runs": r["doc"].get("runs"), "steps": r["doc"].get("steps"),
+        "invariants": len(r["doc"].get("invariants", [])),
+        "failure": r["doc"].get("failure") or r["doc"].get("error")}
     summary["seconds"] = round(seconds, 1)
-    summary["ok"] = all(x["ok"] for k, x in summary.items()
-                        if isinstance(x, dict) and k != "refinement")
+    summary["ok"] = all(x["ok"] for x in summary.values() if isinstance(x, dict))
     return summary
 
 
@@ -856,5 +860,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                  f"{m['transitions']} transitions"
                  + (f" (VIOLATED: {m['violation']})" if m["violation"] else "")
                  + f"; findings: {found}: {mark(m['ok'])}")
-    lines.append(f"refinement: {summary['refinement']['verdict']}")
+    r = summary["refinement"]
+    lines.append(f"refinement (the model judges the implementation): {r['runs']} runs, "
+                 f"{r['steps']} steps, {r['invariants']} invariants on the model and on the "
+                 "implementation's bytes after every step"
+                 + (f": FAILED {r['failure']}" if not r["ok"] else "") + f": {mark(r['ok'])}")
     return lines

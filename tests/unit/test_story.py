@@ -105,6 +105,10 @@ def test_a_removed_device_that_reads_is_a_failure(monkeypatch: pytest.MonkeyPatc
 
 
 def _fake_summary(ok: bool) -> dict[str, Any]:
+    return story.summarise(_fake_results(ok), 1.0)
+
+
+def _fake_results(ok: bool = True) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {
         "vectors": {"rc": 0, "doc": {"files": [{"file": "x", "passed": 3, "failed": 0,
                                                 "skipped": 0}]}},
@@ -117,8 +121,10 @@ def _fake_summary(ok: bool) -> dict[str, Any]:
                                    "transitions_applied": 9, "violation": None}},
         **{f"finding {f}": {"rc": 0, "doc": {"violation": {"invariant": "INV-A"}}}
            for f in story.FINDINGS},
+        "refinement": {"rc": 0, "doc": {"runs": 3, "steps": 40, "failure": None,
+                                        "invariants": [{"id": "INV-A"}]}},
     }
-    return story.summarise(results, 1.0)
+    return results
 
 
 class _FakeChecks:
@@ -145,7 +151,8 @@ def test_demo_json_and_exit_status(monkeypatch: pytest.MonkeyPatch,
     assert doc["devices_removed"] == ["tablet"] and doc["removed_device_unreadable"]
     s = doc["summary"]
     assert set(s) >= {"vectors", "proofs", "model", "refinement", "ok"}
-    assert s["refinement"] == {"ok": None, "verdict": "not yet built (issue 13)"}
+    assert s["refinement"] == {"ok": True, "runs": 3, "steps": 40, "invariants": 1,
+                               "failure": None}
     assert s["proofs"]["ok"] is summary_ok and s["model"]["findings"]["F1"]["reproduced"]
     assert s["proofs"]["failed"] == ([] if summary_ok else ["a: unknown (timeout)"])
 
@@ -163,7 +170,8 @@ def test_demo_text_prints_transcript_and_summary(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(story, "run_story", run)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "removes the tablet (P21)" in out and "refinement: not yet built (issue 13)" in out
+    assert "removes the tablet (P21)" in out
+    assert "refinement (the model judges the implementation): 3 runs, 40 steps" in out
     assert out.rstrip().endswith("demo: all checks as expected")
 
 
@@ -196,3 +204,13 @@ def test_a_summary_command_that_prints_no_json_is_an_error(tmp_path: Any) -> Non
     assert [name for name, _ in lanes[0]] == ["proofs"]
     assert [name for lane in lanes for name, _ in lane][-4:] == [
         f"finding {f}" for f in story.FINDINGS]
+
+
+def test_a_failed_refinement_fails_the_summary() -> None:
+    s = _fake_summary(True)
+    assert s["ok"] and s["refinement"]["ok"]
+    results = {"refinement": {"rc": 1, "doc": {"runs": 1, "steps": 5, "invariants": [],
+                                               "failure": "abstraction .groups: ..."}}}
+    bad = story.summarise({**_fake_results(), **results}, 1.0)
+    assert not bad["ok"] and not bad["refinement"]["ok"]
+    assert any("FAILED abstraction .groups" in x for x in story.summary_lines(bad))
