@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.group import Group
 from mlsvc.group.serialize import load, save
+from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Add, Remove
 from mlsvc.store import MemoryStore
 from mlsvc.types import LeafIndex
@@ -33,18 +36,26 @@ from mlsvc.vc.derivation import (
 )
 from mlsvc.vc.durable import Checkpointer, _w_outgoing, records, restore
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
-from mlsvc.vc.epoch import EpochStore
+from mlsvc.vc.epoch import EmulationEpoch, EpochStore
 from mlsvc.vc.lifecycle import state_for_new_emulator
 from mlsvc.vc.operation import leaf_node_secret
 from mlsvc.vc.readings import FINDING_READINGS, Readings
 from mlsvc.vc.receive import follow_external_join
 from mlsvc.vc.reuse_guard import check_x, make_reuse_guard, recover_x
-from mlsvc.vc.state import GroupTransfer, LeafOp, read_epoch, write_epoch, write_identity
+from mlsvc.vc.state import (
+    GroupTransfer,
+    HeldKeyPackage,
+    LeafOp,
+    read_epoch,
+    write_epoch,
+    write_identity,
+)
 from mlsvc.virtual_client import VirtualClient
 from tests.unit.test_ds import bundle as ds_bundle
 from tests.unit.vc_helpers import (
     G1,
     NAMES,
+    ScriptedRandom,
     World,
     add_vc,
     peer_commit,
@@ -851,3 +862,244 @@ def test_a_refused_external_join_leaves_no_group() -> None:
     assert b"g2" in laptop.groups and b"g2" not in laptop._replaced
     laptop.refused(out)
     assert b"g2" not in laptop.groups and b"g2" not in laptop.pending
+
+
+# --- a whole virtual client under moved code points ---------------------------------------
+
+MOVED_VCP = VCCodePoints(derivation_info=0x9001, virtual_client_action=0x9002,
+                         new_emulator_client_state=0x9003)
+MOVED_XCP = CodePoints(app_data_dictionary=0xF0A6, app_data_update=0xF0A8,
+                       app_components=0x0F01, safe_aad=0x0F02)
+DEFAULT_DICTIONARY = CodePoints().app_data_dictionary
+
+
+def _moved_world(monkeypatch: pytest.MonkeyPatch, seed: bytes) -> World:
+    """`world` with every code point of the virtual client moved (VirtualClient.create
+    takes no code points, so its config class is wrapped while it runs)."""
+    import mlsvc.virtual_client as vc_module
+    from mlsvc.vc.emulator import VirtualClientConfig
+
+    def moved(*args: Any, **kwargs: Any) -> VirtualClientConfig:
+        return dataclasses.replace(VirtualClientConfig(*args, **kwargs),
+                                   codepoints=MOVED_VCP, ext_codepoints=MOVED_XCP)
+
+    with monkeypatch.context() as m:
+        m.setattr(vc_module, "VirtualClientConfig", moved)
+        ds = DeliveryService()
+        vc = VirtualClient.create(ds, "alice", list(NAMES), seed=seed)
+    bob = peer_group(ds, "bob", G1, seed=b"bob/" + seed)
+    add_vc(ds, vc, "bob", bob)
+    w = World(ds, vc, bob)
+    w.agree()
+    return w
+
+
+def _dictionary_ids(extensions: Iterable[object], cp: CodePoints) -> set[int] | None:
+    from mlsvc.ext.components import AppDataDictionary
+
+    d = AppDataDictionary.find_in(extensions, cp)  # type: ignore[arg-type]
+    return None if d is None else set(d.component_ids())
+
+
+def test_a_virtual_client_uses_its_moved_code_points_everywhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _moved_world(monkeypatch, b"moved-cp-mut")
+    for name in NAMES:
+        em = w.em(name)
+        assert em.vc.codepoints == MOVED_VCP and em.vc.ext_codepoints == MOVED_XCP
+        # the emulation group's context: the dictionary under 0xF0A6 naming the moved
+        # component IDs, safe_aad listing the moved action, required capability 0xF0A6
+        exts = em.emu.context.extensions
+        types = {e.extension_type for e in exts}
+        assert 0xF0A6 in types and DEFAULT_DICTIONARY not in types
+        assert _dictionary_ids(exts, MOVED_XCP) == {0x0F01, 0x0F02}
+        assert _dictionary_ids(exts, CodePoints()) is None
+        from mlsvc.ext.components import Negotiated
+
+        safe_aad = Negotiated.of_extensions(exts, MOVED_XCP).safe_aad
+        assert safe_aad is not None and set(safe_aad.meaningful()) == {0x9002}
+        # every emulation leaf: capabilities and leaf extensions under the moved numbers
+        for _, leaf in em.emu.members():
+            assert 0xF0A6 in leaf.capabilities.extensions
+            assert DEFAULT_DICTIONARY not in leaf.capabilities.extensions
+            assert _dictionary_ids(leaf.extensions, MOVED_XCP) == {0x0F01, 0x0F02}
+        # the engine's SafeAAD check of emulation messages looks under 0xF0A6
+        validator = em.emulation_config.message_validator
+        assert validator is not None
+        with pytest.raises(ValidationError) as err:
+            validator(em.emu.context, b"")
+        assert err.value.check_id == "EXT-SAFE-AAD-REQUIRED"
+    # the virtual client's leaf in G1 (from its KeyPackage): capabilities and the
+    # DerivationInfo under the moved numbers only
+    (leaf,) = [node for _, node in w.bob.members()
+               if getattr(node.credential, "identity", None) == b"alice"]
+    assert 0xF0A6 in leaf.capabilities.extensions
+    assert DEFAULT_DICTIONARY not in leaf.capabilities.extensions
+    assert _dictionary_ids(leaf.extensions, MOVED_XCP) == {0x9001}
+    assert find_in_leaf(leaf, MOVED_XCP, MOVED_VCP) is not None
+    assert find_in_leaf(leaf, MOVED_XCP) is None and find_in_leaf(leaf) is None
+    # end to end: a commit of the virtual client (siblings re-derive its leaf), more
+    # KeyPackages (siblings re-derive them), a message
+    before = {n: w.em(n).stats.rederivations for n in NAMES}
+    assert w.vc.commit("laptop", G1).accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    w.agree()
+    assert w.em("phone").stats.rederivations == before["phone"] + 1
+    assert w.em("tablet").stats.rederivations == before["tablet"] + 1
+    (leaf,) = [node for _, node in w.bob.members()
+               if getattr(node.credential, "identity", None) == b"alice"]
+    assert find_in_leaf(leaf, MOVED_XCP, MOVED_VCP) is not None
+    w.vc.upload_key_packages("tablet", 2)
+    w.vc.sync()
+    refs = {n: sorted(w.em(n).key_packages) for n in NAMES}
+    assert len(refs["tablet"]) == 2 and refs["phone"] == refs["laptop"] == refs["tablet"]
+    assert w.vc.send("phone", G1, b"moved").accepted
+    w.vc.sync()
+    (event,) = pump(w.ds, "bob", w.bob)
+    assert isinstance(event, ApplicationMessage) and event.data == b"moved"
+
+
+def test_an_added_emulator_reads_its_state_under_the_moved_code_points(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _moved_world(monkeypatch, b"moved-add-mut")
+    rng = SeededRandom(b"new/desk-moved")
+    ident = Identity.basic(b"desk", get_suite(1).signature.generate_key_pair(rng))
+    w.vc.add_emulator("laptop", Emulator(b"desk", ident, w.em("phone").vc, rng))
+    w.vc.sync()
+    desk = w.em("desk")
+    assert set(desk.groups) == {G1}
+    assert desk.groups[G1].group.epoch_authenticator == w.bob.epoch_authenticator
+    assert desk.groups[G1].active == w.em("phone").groups[G1].active
+
+
+# --- the quiescent collection of retained operations (Q7) ---------------------------------
+
+
+def _retained_world(seed: bytes, readings: Readings | None = None
+                    ) -> tuple[Emulator, HeldKeyPackage, EmulationEpoch]:
+    """Two KeyPackages A and B of one emulation epoch (each sibling keeps both Q7
+    entries when it re-derives them); A becomes the leaf in G1, then the leaf moves on
+    to C, of a newer epoch: A is dead, B still held."""
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, "alice", list(NAMES), seed=seed,
+                              readings=readings or Readings())
+    bob = peer_group(ds, "bob", G1, seed=b"bob/" + seed)
+    vc.upload_key_packages("phone", 2)
+    kp = MLSMessage.decode(ds.fetch_key_package(vc.id)).body
+    bob.propose_add(kp)  # type: ignore[arg-type]
+    peer_commit(ds, "bob", bob, bob.commit())
+    vc.sync()
+    assert vc.update("laptop", G1).accepted
+    pump(ds, "bob", bob)
+    peer_commit(ds, "bob", bob, bob.commit())
+    vc.sync()
+    em = vc.emulators["tablet"]  # a sibling: it re-derived A and B
+    (held,) = em.key_packages.values()
+    ep = em.epochs.by_id(held.op.epoch_id)
+    assert em.groups[G1].active.epoch_id != ep.epoch_id
+    assert len(ep.retained) == 2
+    return em, held, ep
+
+
+def test_quiescent_collect_keeps_the_live_retained_operation_and_drops_the_dead() -> None:
+    em, held, ep = _retained_world(b"q7-mut")
+    entries = dict(ep.retained)
+    assert em.collect() == []
+    assert ep.retained == entries  # the window's collection keeps Q7 entries
+    em.collect(quiescent=True)
+    assert ep.epoch in em.epochs.epochs  # B references it
+    assert len(ep.retained) == 1
+    ((x, kept),) = ep.retained.items()
+    assert entries[x] == kept
+    assert leaf_node_secret(em.ecs, kept.operation_secret) == held.op.leaf_node_secret
+    (dead,) = [e for e in entries.values() if e != kept]
+    assert leaf_node_secret(em.ecs, dead.operation_secret) != held.op.leaf_node_secret
+    em.collect(quiescent=True)
+    assert len(ep.retained) == 1
+
+
+def test_quiescent_collect_under_f1_keeps_every_operation_of_a_live_epoch() -> None:
+    """Under F1 every operation of an epoch has the epoch's leaf_node_secret: B held
+    keeps A's entry too."""
+    em, held, ep = _retained_world(b"q7-f1-mut", Readings(literal_p4_subsecrets=True))
+    assert ep.base_secret is not None
+    entries = dict(ep.retained)
+    ops = [e.operation_secret for e in entries.values()]
+    assert all(leaf_node_secret(em.ecs, s) != held.op.leaf_node_secret for s in ops)
+    em.collect(quiescent=True)
+    assert ep.retained == entries
+
+
+# --- adding an emulator ----------------------------------------------------------------------
+
+
+def test_adding_an_emulator_twice_is_refused_before_anything_changes() -> None:
+    """The same emulator (its identity), and the laptop's name under a new signature
+    key: VC-EMULATOR-DUPLICATE from the provisioner's own check, before any commit is
+    made (no random drawn, nothing pending)."""
+    w = world(b"add-twice-mut")
+    phone, laptop = w.em("phone"), w.em("laptop")
+    rng = SeededRandom(b"again/laptop")
+    renamed = Identity.basic(b"laptop", get_suite(1).signature.generate_key_pair(rng))
+    assert renamed.signature_public_key != laptop.identity.signature_public_key
+    for ident in (laptop.identity, renamed):
+        again = Emulator(b"laptop", ident, laptop.vc, SeededRandom(b"again"))
+        kp = again.emulation_key_package().key_package
+        epoch = phone.emu.epoch
+        draws = copy.deepcopy(phone.rng)
+        with pytest.raises(ValidationError) as e:
+            phone.add_emulator(kp)
+        assert e.value.check_id == "VC-EMULATOR-DUPLICATE"
+        assert phone._action is None and not phone.emu.has_pending_commit
+        assert phone.emu.epoch == epoch and phone.pending == {}
+        assert phone.rng(64) == draws(64)  # nothing was drawn
+
+
+def test_an_emulator_added_with_external_groups_joins_them_externally() -> None:
+    w = world(b"add-external-mut")
+    rng = SeededRandom(b"new/desk-external")
+    ident = Identity.basic(b"desk", get_suite(1).signature.generate_key_pair(rng))
+    w.vc.add_emulator("laptop", Emulator(b"desk", ident, w.em("phone").vc, rng),
+                      external=[G1], join_now=False)
+    desk = w.em("desk")
+    assert desk.join_externally == {G1} and G1 not in desk.groups
+
+
+# --- _derive: the P3 resample count accumulates ------------------------------------------
+
+
+def test_the_resample_count_adds_up_over_derivations() -> None:
+    w = world(b"resample-mut")
+    em = w.em("phone")
+    r1, r2, r3 = (bytes([i]) * 32 for i in (1, 2, 3))
+    base = em.stats.resamples
+    real = em.rng
+    em.rng = ScriptedRandom(real, [r1, r1, r2, r1, r2, r3])
+    em._derive()  # r1: fresh
+    assert em.stats.resamples == base
+    em._derive()  # r1 punctured, r2
+    assert em.stats.resamples == base + 1
+    em._derive()  # r1, r2 punctured, r3
+    assert em.stats.resamples == base + 3
+    em.rng = real
+
+
+def test_siblings_follow_an_external_join_under_moved_code_points(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Following a sibling's external join finds its DerivationInfo under the moved
+    numbers (receive.follow_external_join)."""
+    w = _moved_world(monkeypatch, b"moved-follow-mut")
+    carol = peer_group(w.ds, "carol", b"g2", seed=b"carol/moved-follow-mut")
+    assert w.vc.external_join("laptop", b"g2").accepted
+    w.vc.sync()
+    pump(w.ds, "carol", carol)
+    for name in NAMES:
+        assert b"g2" in w.em(name).groups
+    (leaf,) = [node for _, node in carol.members()
+               if getattr(node.credential, "identity", None) == b"alice"]
+    assert find_in_leaf(leaf, MOVED_XCP, MOVED_VCP) is not None
+    assert find_in_leaf(leaf, MOVED_XCP) is None
+    peer_commit(w.ds, "carol", carol, carol.commit())
+    w.vc.sync()
+    w.agree(b"g2", carol)
