@@ -54,6 +54,7 @@ from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.group import CommitOutput, Group
 from mlsvc.group.serialize import load, save
+from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.store import PrefixedStore, SQLiteStore, Store
 from mlsvc.vc.emulator import Emulator
@@ -143,7 +144,8 @@ class Peer:
     def add(self, ds: DeliveryService, group_id: bytes, key_package: bytes) -> None:
         g = self.groups[group_id]
         kp = MLSMessage.decode(key_package).body
-        g.propose_add(kp)  # type: ignore[arg-type]
+        assert isinstance(kp, KeyPackage)
+        g.propose_add(kp)
         self.commit(ds, g, g.commit())
 
     def pump(self, ds: DeliveryService) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from mlsvc.crypto.suites import get_suite
+from mlsvc.errors import DecodeError
 from mlsvc.messages.commit import Commit
 from mlsvc.messages.framing import PublicMessage
 from mlsvc.messages.key_package import KeyPackage
@@ -33,9 +34,9 @@ def _public_leaves(b: Bridge) -> Iterator[tuple[str, LeafNode, bytes | None]]:
     (with their init key), Update proposals and Commit paths of every group's log."""
     seen: set[bytes] = set()
     for n, raw in enumerate(b.public):
-        try:
+        try:  # GroupInfos, Welcomes, KeyPackages; other bytes hold no LeafNode to check
             body = MLSMessage.decode(raw).body
-        except Exception:
+        except DecodeError:
             continue
         if isinstance(body, KeyPackage):
             enc = body.leaf_node.encode()

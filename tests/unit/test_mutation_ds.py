@@ -36,11 +36,12 @@ __all__ = ["world"]  # the session fixture of test_ds.py
 
 @pytest.mark.parametrize("cls, base", [(DeliveryError, StateError),
                                        (UnacceptableMessage, RemoteError)])
-def test_ds_errors_keep_code_and_detail(cls: type[Exception], base: type[Exception]) -> None:
+def test_ds_errors_keep_code_and_detail(cls: type[DeliveryError | UnacceptableMessage],
+                                        base: type[Exception]) -> None:
     err = cls("some-code", "what went wrong")
     assert isinstance(err, base)
-    assert err.code == "some-code"  # type: ignore[attr-defined]
-    assert err.detail == "what went wrong"  # type: ignore[attr-defined]
+    assert err.code == "some-code"
+    assert err.detail == "what went wrong"
     assert str(err) == "[some-code] what went wrong"
     assert isinstance(DeliveryError("c", "d"), LocalError)
 

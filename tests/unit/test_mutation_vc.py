@@ -22,6 +22,7 @@ from mlsvc.group.config import GroupConfig, Identity
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.group.group import Group
 from mlsvc.group.serialize import load, save
+from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Add, Remove
 from mlsvc.store import MemoryStore
@@ -987,7 +988,8 @@ def _retained_world(seed: bytes, readings: Readings | None = None
     bob = peer_group(ds, "bob", G1, seed=b"bob/" + seed)
     vc.upload_key_packages("phone", 2)
     kp = MLSMessage.decode(ds.fetch_key_package(vc.id)).body
-    bob.propose_add(kp)  # type: ignore[arg-type]
+    assert isinstance(kp, KeyPackage)
+    bob.propose_add(kp)
     peer_commit(ds, "bob", bob, bob.commit())
     vc.sync()
     assert vc.update("laptop", G1).accepted

@@ -184,7 +184,8 @@ def test_quiescent_collect_drops_retained_operations_no_longer_live() -> None:
     bob = peer_group(ds, "bob", G1, seed=b"bob/hook-retained")
     vc.upload_key_packages("phone", 2)  # operations A and B of one epoch
     kp = MLSMessage.decode(ds.fetch_key_package(vc.id)).body
-    bob.propose_add(kp)  # type: ignore[arg-type]
+    assert isinstance(kp, KeyPackage)
+    bob.propose_add(kp)
     peer_commit(ds, "bob", bob, bob.commit())
     vc.sync()  # A is the leaf in G1, B is held
     vc.update("laptop", G1)  # C, from a newer epoch
@@ -244,7 +245,8 @@ def test_deliver_next_takes_a_welcome_as_a_groups_first_delivery() -> None:
     carol = peer_group(ds, "carol", G2, seed=b"carol/hook-welcome")
     vc.upload_key_packages("phone", 1)
     kp = MLSMessage.decode(ds.fetch_key_package(vc.id)).body
-    carol.propose_add(kp)  # type: ignore[arg-type]
+    assert isinstance(kp, KeyPackage)
+    carol.propose_add(kp)
     peer_commit(ds, "carol", carol, carol.commit())
     with pytest.raises(ValidationError) as err:  # tablet has not seen the KeyPackageUpload
         vc.deliver_next("tablet", G2)
