@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mlsvc.codec import Reader, Writer
-from mlsvc.crypto.labels import derive_secret
+from mlsvc.crypto.labels import derive_secret, expand_with_label
 from mlsvc.crypto.random import SeededRandom
 from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import DeliveryService
@@ -26,9 +26,10 @@ from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Add, Remove
 from mlsvc.store import MemoryStore
+from mlsvc.tree.secret_tree import MAX_GENERATION, GenerationTooFarError
 from mlsvc.types import LeafIndex
 from mlsvc.vc.actions import ExternalJoin, VirtualClientAction
-from mlsvc.vc.codepoints import VCCodePoints
+from mlsvc.vc.codepoints import OperationType, RatchetType, VCCodePoints
 from mlsvc.vc.derivation import (
     DerivationInfoComponent,
     find_in_extensions,
@@ -37,12 +38,32 @@ from mlsvc.vc.derivation import (
 )
 from mlsvc.vc.durable import Checkpointer, _w_outgoing, records, restore
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
-from mlsvc.vc.epoch import EmulationEpoch, EpochStore
+from mlsvc.vc.epoch import EmulationEpoch, EpochStore, open_epoch
+from mlsvc.vc.generation_id import private_message_context
 from mlsvc.vc.lifecycle import state_for_new_emulator
-from mlsvc.vc.operation import leaf_node_secret
+from mlsvc.vc.operation import (
+    commit_derivation,
+    derive_and_commit,
+    leaf_node_secret,
+    plan_derivation,
+    plan_rederivation,
+)
+from mlsvc.vc.operation_tree import MAX_UINT32 as OT_MAX_UINT32
+from mlsvc.vc.operation_tree import (
+    OperationRatchet,
+    OperationSecretTree,
+    encode_operation_context,
+    key_package_seed_secret,
+)
 from mlsvc.vc.readings import FINDING_READINGS, Readings
-from mlsvc.vc.receive import follow_external_join
-from mlsvc.vc.reuse_guard import check_x, make_reuse_guard, recover_x
+from mlsvc.vc.receive import _plan_rederivation, follow_external_join
+from mlsvc.vc.reuse_guard import (
+    check_x,
+    make_reuse_guard,
+    make_reuse_guard_x,
+    recover_leaf_index,
+    recover_x,
+)
 from mlsvc.vc.state import (
     GroupTransfer,
     HeldKeyPackage,
@@ -53,12 +74,21 @@ from mlsvc.vc.state import (
 )
 from mlsvc.virtual_client import VirtualClient
 from tests.unit.test_ds import bundle as ds_bundle
+from tests.unit.test_operation_tree import BASE as OT_BASE
+from tests.unit.test_operation_tree import CS as OT_CS
+from tests.unit.test_operation_tree import EPOCH_ID as OT_EPOCH_ID
+from tests.unit.test_operation_tree import GROUP as OT_GROUP
+from tests.unit.test_operation_tree import expected_operation_secret
+from tests.unit.test_operation_tree import op_context as ot_op_context
+from tests.unit.test_operation_tree import seed as ot_seed
+from tests.unit.test_operation_tree import tree as ot_tree
 from tests.unit.vc_helpers import (
     G1,
     NAMES,
     ScriptedRandom,
     World,
     add_vc,
+    colliding_randoms,
     peer_commit,
     peer_group,
     pump,
@@ -1105,3 +1135,254 @@ def test_siblings_follow_an_external_join_under_moved_code_points(
     peer_commit(w.ds, "carol", carol, carol.commit())
     w.vc.sync()
     w.agree(b"g2", carol)
+
+
+OT_KP, OT_LN, OT_APP = (OperationType.KEY_PACKAGE, OperationType.LEAF_NODE,
+                        OperationType.APPLICATION)
+
+
+# --- vc/operation_tree.py: state transfer, copies and bounds (the later text) -----------
+
+
+def test_an_operation_tree_resumed_from_its_state_continues_the_formulas() -> None:
+    """latest §6.1.2: a tree resumed from a transferred state (`from_state`) gives the
+    operations the text's formulas give (recomputed by test_operation_tree's helpers),
+    from the ratchet positions and retained generations of the state; a state with a
+    leaf count that is no power of two is refused as the constructor refuses it."""
+    t = ot_tree()
+    t.next_operation(1, OT_LN, OT_GROUP)  # leaf 1 expanded, its leaf_node ratchet at 1
+    t.operation_at(2, OT_APP, 3, b"ctx")  # leaf 2: application 0..2 retained
+    back = OperationSecretTree.from_state(OT_CS, t.state.copy())
+    assert (back.epoch_id, back.leaf_count) == (OT_EPOCH_ID, 4)
+    op = back.next_operation(1, OT_LN, OT_GROUP)
+    assert (op.generation, op.operation_secret) == (1, expected_operation_secret(
+        OT_CS, OT_BASE, 1, OT_LN, 1, OT_GROUP))
+    op = back.operation_at(2, OT_APP, 1, b"late")
+    assert op.operation_secret == expected_operation_secret(OT_CS, OT_BASE, 2, OT_APP, 1,
+                                                            b"late")
+    op = back.next_operation(3, OT_KP)  # a leaf the state had not expanded yet
+    assert op.operation_secret == expected_operation_secret(OT_CS, OT_BASE, 3, OT_KP, 0, b"")
+    bad = t.state.copy()
+    bad.leaf_count = 3
+    with pytest.raises(ParameterError):
+        OperationSecretTree.from_state(OT_CS, bad)
+    bad = t.state.copy()
+    bad.out_of_order_tolerance = -1
+    with pytest.raises(ParameterError):
+        OperationSecretTree.from_state(OT_CS, bad)
+
+
+def test_an_operation_tree_state_copy_is_independent_once_ratchets_exist() -> None:
+    """latest §5.2, reading R4: a copy taken after leaves were expanded (ratchets with
+    retained generations) rolls a re-derivation back; using the original does not move
+    the copy, nor the copy the original."""
+    t = ot_tree()
+    t.operation_at(2, OT_LN, 2, OT_GROUP)  # leaf 2 expanded; leaf_node 0 and 1 retained
+    saved = t.state.copy()
+    first = t.operation_at(2, OT_LN, 1, OT_GROUP)  # consumes retained generation 1
+    t.next_operation(2, OT_LN, OT_GROUP)  # generation 3
+    assert saved.ratchets[(2, OT_LN)].generation == 3
+    assert set(saved.ratchets[(2, OT_LN)].retained) == {0, 1}
+    t.state = saved  # the message was rejected: undo
+    assert t.operation_at(2, OT_LN, 1, OT_GROUP) == first
+    assert t.next_operation(2, OT_LN, OT_GROUP).generation == 3
+    assert t.operation_at(2, OT_LN, 0, OT_GROUP).operation_secret == (
+        expected_operation_secret(OT_CS, OT_BASE, 2, OT_LN, 0, OT_GROUP))
+    # a ratchet's own copy
+    r = OperationRatchet(7, b"\x05" * 32, {5: b"\x06" * 32})
+    c = r.copy()
+    assert (c.generation, c.secret, c.retained) == (7, b"\x05" * 32, {5: b"\x06" * 32})
+    c.retained.clear()
+    c.generation = 8
+    assert r.generation == 7 and r.retained == {5: b"\x06" * 32}
+
+
+def test_a_transferred_operation_tree_state_cannot_widen_the_tree() -> None:
+    """latest §5.2: the leaf index is checked against the tree's leaf count, also for a
+    resumed state that names a ratchet outside the tree."""
+    t = ot_tree()
+    t.next_operation(0, OT_LN, OT_GROUP)
+    state = t.state.copy()
+    state.ratchets[(4, OT_LN)] = state.ratchets[(0, OT_LN)].copy()
+    back = OperationSecretTree.from_state(OT_CS, state)
+    with pytest.raises(ParameterError):
+        back.next_operation(4, OT_LN, OT_GROUP)
+    with pytest.raises(ParameterError):
+        back.operation_at(4, OT_LN, 1, OT_GROUP)
+    assert back.next_operation(3, OT_LN, OT_GROUP).generation == 0
+
+
+def test_operation_tree_uint32_fields_take_their_largest_value() -> None:
+    """latest §5.2, §5.5.1: leaf_index, generation and key_package_index are uint32s,
+    0xFFFFFFFF included, 2^32 not."""
+    top = OT_MAX_UINT32
+    assert top == (1 << 32) - 1
+    assert encode_operation_context(OT_EPOCH_ID, top, top, OT_APP, b"c") == ot_op_context(
+        OT_EPOCH_ID, top, top, OT_APP, b"c")
+    secret = b"\x42" * 32
+    assert key_package_seed_secret(OT_CS, secret, top) == ot_seed(OT_CS, secret, top)
+    for bad in ((1 << 32, 0), (0, 1 << 32)):
+        with pytest.raises(ParameterError):
+            encode_operation_context(OT_EPOCH_ID, bad[0], bad[1], OT_APP, b"c")
+    with pytest.raises(ParameterError):
+        key_package_seed_secret(OT_CS, secret, 1 << 32)
+
+
+def test_the_last_uint32_generation_of_an_operation_ratchet_is_usable() -> None:
+    """latest §5.2: generation MAX_GENERATION (2^32 - 1) is the last one handed out; the
+    ratchet is exhausted after it."""
+    t = ot_tree()
+    t.next_operation(0, OT_APP, b"")
+    ratchet = t.state.ratchets[(0, OT_APP)]
+    ratchet.generation, ratchet.secret = MAX_GENERATION, b"\x07" * 32
+    op = t.next_operation(0, OT_APP, b"a")
+    g = derive_secret(OT_CS, b"\x07" * 32, b"VC Operation Secret")
+    assert op.generation == MAX_GENERATION
+    assert op.operation_secret == expand_with_label(
+        OT_CS, g, b"vc operation",
+        ot_op_context(OT_EPOCH_ID, 0, MAX_GENERATION, OT_APP, b"a"), OT_CS.nh)
+    with pytest.raises(StateError):
+        t.next_operation(0, OT_APP, b"a")
+
+
+def test_the_forward_distance_counts_from_the_ratchet_s_position() -> None:
+    """R2: a generation at most max_forward_distance past the ratchet's next one is
+    derived, however far the ratchet has moved already."""
+    t = ot_tree(max_forward_distance=3)
+    for _ in range(4):
+        t.next_operation(0, OT_KP)
+    op = t.operation_at(0, OT_KP, 7)  # 3 past generation 4
+    assert op.operation_secret == expected_operation_secret(OT_CS, OT_BASE, 0, OT_KP, 7, b"")
+    with pytest.raises(GenerationTooFarError):
+        t.operation_at(0, OT_KP, 12)  # 4 past generation 8
+
+
+# --- vc/generation_id.py: the two texts' PrivateMessageContext ---------------------------
+
+
+def test_draft_00_context_refuses_a_group_id_or_an_epoch_alone() -> None:
+    """draft-00 §5.9 (P11): the context has neither group_id nor epoch; either one given
+    alone is refused as both are."""
+    assert private_message_context(5, RatchetType.APPLICATION) == b"\x00\x00\x00\x05\x01"
+    for extra in ({"group_id": b"g"}, {"epoch": 0}, {"group_id": b"g", "epoch": 3}):
+        with pytest.raises(ParameterError):
+            private_message_context(5, RatchetType.APPLICATION, **extra)
+
+
+def test_latest_context_takes_epoch_zero_and_the_last_uint64() -> None:
+    """latest §5.6.3: opaque group_id<V>, uint64 epoch, uint32 generation, uint8
+    ratchet_type; epoch 0 (a group's first) and 2^64 - 1 are uint64s, -1 and 2^64 not."""
+    for epoch in (0, 1, (1 << 64) - 1):
+        got = private_message_context(9, RatchetType.HANDSHAKE, profile="latest",
+                                      group_id=b"grp", epoch=epoch)
+        assert got == b"\x03grp" + epoch.to_bytes(8, "big") + b"\x00\x00\x00\x09\x02"
+    for bad in (-1, 1 << 64):
+        with pytest.raises(ParameterError):
+            private_message_context(9, RatchetType.HANDSHAKE, profile="latest",
+                                    group_id=b"grp", epoch=bad)
+
+
+# --- vc/reuse_guard.py: the profile argument is checked everywhere ----------------------
+
+
+def test_reuse_guard_functions_refuse_an_unknown_profile() -> None:
+    """An unknown text is a ParameterError (mlsvc.vc.profiles.profile_of), from every
+    entry point, rather than a guard computed under the default text; both known texts
+    use the same formula on the secret they are given."""
+    cs = get_suite(1)
+    secret, nonce = b"\x31" * 32, b"\x32" * 12
+    guard = make_reuse_guard(cs, secret, nonce, LeafIndex(1), 4, SeededRandom(b"r"), x=5)
+    for profile in ("draft-00", "latest"):
+        assert make_reuse_guard(cs, secret, nonce, LeafIndex(1), 4, SeededRandom(b"r"),
+                                x=5, profile=profile) == guard
+        assert recover_x(cs, secret, nonce, guard, profile=profile) == 5
+        assert recover_leaf_index(cs, secret, nonce, guard, 4, profile=profile) == 1
+    for bad in ("draft-01", "LATEST", ""):
+        with pytest.raises(ParameterError):
+            make_reuse_guard(cs, secret, nonce, LeafIndex(1), 4, SeededRandom(b"r"), x=5,
+                             profile=bad)
+        with pytest.raises(ParameterError):
+            make_reuse_guard_x(cs, secret, nonce, LeafIndex(1), 4, SeededRandom(b"r"),
+                               profile=bad)
+        with pytest.raises(ParameterError):
+            recover_x(cs, secret, nonce, guard, profile=bad)
+        with pytest.raises(ParameterError):
+            recover_leaf_index(cs, secret, nonce, guard, 4, profile=bad)
+
+
+# --- vc/ff1.py: the length bounds are inclusive -------------------------------------------
+
+
+def test_ff1_length_and_tweak_bounds_are_inclusive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SP 800-38G §5.2: n <= maxlen and a tweak of at most maxTlen bytes. The real bounds
+    (2^32 - 1 numerals or bytes) are out of reach of a test, so they are lowered to the
+    size of NIST's FF1 sample 2 (radix 10, ten numerals, a ten-byte tweak), which must
+    still give the published ciphertext; one more numeral or tweak byte is refused."""
+    from mlsvc.vc import ff1
+
+    key = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")
+    tweak = bytes.fromhex("39383736353433323130")
+    plain = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    cipher = [6, 1, 2, 4, 2, 0, 0, 7, 7, 3]
+    monkeypatch.setattr(ff1, "MAX_LENGTH", 10)
+    monkeypatch.setattr(ff1, "MAX_TWEAK_LENGTH", 10)
+    f = ff1.FF1(key, 10)
+    assert f.encrypt(plain, tweak) == cipher
+    assert f.decrypt(cipher, tweak) == plain
+    with pytest.raises(ParameterError):
+        f.encrypt([*plain, 0], tweak)
+    with pytest.raises(ParameterError):
+        f.encrypt(plain, tweak + b"\x00")
+
+
+# --- vc/epoch.py, vc/operation.py -----------------------------------------------------------
+
+
+def test_an_empty_epoch_store_collects_nothing() -> None:
+    store = EpochStore(2)
+    assert store.collect([]) == [] and store.collect([b"anything"]) == []
+    assert store.epochs == {}
+
+
+def _standalone_epoch() -> EmulationEpoch:
+    return open_epoch(get_suite(1), bytes(range(100, 132)), 1, 4, LeafIndex(1),
+                      {0: b"phone", 1: b"laptop", 2: b"tablet"})
+
+
+def test_derive_and_commit_is_plan_and_commit_in_one() -> None:
+    """operation.derive_and_commit: the same draw, secret and resulting epoch state as
+    plan_derivation followed by commit_derivation; what it returns is committed already,
+    so committing it again changes nothing."""
+    cs = get_suite(1)
+    a, b = _standalone_epoch(), _standalone_epoch()
+    d = derive_and_commit(cs, a, SeededRandom(b"same draws"))
+    assert not d.fresh
+    planned = plan_derivation(cs, b, SeededRandom(b"same draws"))
+    assert planned.fresh
+    commit_derivation(planned)
+    assert (d.random, d.leaf, d.operation_secret) == (planned.random, planned.leaf,
+                                                      planned.operation_secret)
+    assert a.pprf is not None and b.pprf is not None
+    assert a.pprf.serialize() == b.pprf.serialize() and a.retained == b.retained
+    commit_derivation(d)  # a no-op
+    assert a.pprf.serialize() == b.pprf.serialize() and a.retained == b.retained
+
+
+def test_a_second_random_of_the_same_sender_on_a_punctured_leaf_is_a_collision() -> None:
+    """Q7: a punctured leaf is served from its entry only for the same (leaf_index,
+    random); the same sender with another random that lands on that leaf is a collision
+    (VC-PPRF-COLLISION), counted by the receiving emulator (F5) each time."""
+    cs = get_suite(1)
+    ep = _standalone_epoch()
+    r1, r2 = colliding_randoms(2, 2)
+    assert r1 != r2
+    commit_derivation(plan_rederivation(cs, ep, 2, r1))
+    with pytest.raises(ValidationError) as err:
+        plan_rederivation(cs, ep, 2, r2)
+    assert err.value.check_id == "VC-PPRF-COLLISION"
+    em = world(b"collisions-mut").em("laptop")
+    before = em.stats.collisions
+    for i in range(1, 3):
+        with pytest.raises(ValidationError):
+            _plan_rederivation(em, ep, 2, r2)
+        assert em.stats.collisions == before + i
