@@ -28,7 +28,7 @@ from mlsvc.ds.wire import RatchetType, ratchet_type_of
 from mlsvc.errors import DecodeError, LocalError, ParameterError, RemoteError, StateError
 from mlsvc.messages.codepoints import ContentType
 from mlsvc.store import MemoryStore
-from tests.unit.test_ds import World, world
+from tests.unit.test_ds import World, accepted, gen_id, make_ds, world
 from tests.unit.test_ds_persist import busy_ds
 
 __all__ = ["world"]  # the session fixture of test_ds.py
@@ -298,3 +298,33 @@ def test_the_f3_option_survives_a_store() -> None:
     store = _saved(ds)
     assert DeliveryService.load(store).state.literal_p11_ds_scope
     assert not DeliveryService.load(_saved(DeliveryService())).state.literal_p11_ds_scope
+
+
+def test_a_draw_equal_to_the_probability_is_no_fault() -> None:
+    """A fault happens when the decision's draw u (7 bytes of the documented source over
+    2^56) is below p, so that P(u < p) = p: with p set to the draw itself, the first
+    delivery is kept; with the next float above it, dropped."""
+    import math
+
+    for seed in (3, 1 << 33):
+        source = SeededRandom(b"mlsvc-ds-faults/" + seed.to_bytes(8, "big"))
+        u = int.from_bytes(source(7), "big") / float(1 << 56)
+        assert 0.0 < u < 1.0
+        kept = FaultLayer(FaultPolicy(seed, drop=u)).admit("c", _delivery(0, b"g"))
+        dropped = FaultLayer(FaultPolicy(seed, drop=math.nextafter(u, 1.0))).admit(
+            "c", _delivery(0, b"g"))
+        assert (kept, dropped) == (True, False)
+
+
+def test_a_generation_id_record_names_the_virtual_client_acted_for(world: World) -> None:
+    """draft-00 §5.9: the DS's generation-ID index keeps who sent the PrivateMessage and,
+    for an emulator, the virtual client it acted for (None for a plain member)."""
+    ds = make_ds(world)
+    accepted(ds.submit("e2", world.app_a, on_behalf_of="V", generation_id=gen_id(7)))
+    accepted(ds.submit("bob", world.app_b, generation_id=gen_id(8)))
+    first, second = ds.generation_ids(world.g)
+    assert (first.sender, first.on_behalf_of, first.generation_id) == ("e2", "V", gen_id(7))
+    assert (second.sender, second.on_behalf_of, second.generation_id) == ("bob", None,
+                                                                        gen_id(8))
+    restored = DeliveryService.from_bytes(ds.to_bytes())
+    assert restored.generation_ids(world.g) == (first, second)
