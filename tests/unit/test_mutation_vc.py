@@ -18,13 +18,17 @@ from mlsvc.ds import DeliveryService
 from mlsvc.ds.persist import MAGIC as DS_MAGIC
 from mlsvc.errors import DecodeError, ParameterError, StateError, ValidationError
 from mlsvc.ext.codepoints import CodePoints
+from mlsvc.ext.components import AppDataDictionary
+from mlsvc.ext.safe_aad import encode_items
 from mlsvc.group.config import GroupConfig, Identity
-from mlsvc.group.events import ApplicationMessage
+from mlsvc.group.events import ApplicationMessage, CommitApplied
 from mlsvc.group.group import Group
+from mlsvc.group.key_package import create_key_package
 from mlsvc.group.serialize import load, save
+from mlsvc.messages.credentials import BasicCredential
 from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
-from mlsvc.messages.proposals import Add, Remove
+from mlsvc.messages.proposals import Add, GroupContextExtensions, Remove
 from mlsvc.store import MemoryStore
 from mlsvc.tree.secret_tree import MAX_GENERATION, GenerationTooFarError
 from mlsvc.types import LeafIndex
@@ -85,13 +89,16 @@ from tests.unit.test_operation_tree import tree as ot_tree
 from tests.unit.vc_helpers import (
     G1,
     NAMES,
+    VC,
     ScriptedRandom,
     World,
     add_vc,
     colliding_randoms,
+    derivation_extension,
     peer_commit,
     peer_group,
     pump,
+    snapshot,
     world,
 )
 
@@ -1386,3 +1393,326 @@ def test_a_second_random_of_the_same_sender_on_a_punctured_leaf_is_a_collision()
         with pytest.raises(ValidationError):
             _plan_rederivation(em, ep, 2, r2)
         assert em.stats.collisions == before + i
+
+
+# --- vc/emulator.py: what an emulator refuses, keeps and forgets ---------------------------
+
+
+def test_an_onboarding_emulator_makes_no_second_emulation_commit() -> None:
+    """§4.2: while its external commit into the emulation group awaits the DS (an action
+    pending, no pending commit in the joined group), an onboarding emulator starts no
+    other emulation Commit."""
+    w = world(b"onboard-pending-mut")
+    rng = SeededRandom(b"new/watch-pending")
+    ident = Identity.basic(b"watch", get_suite(1).signature.generate_key_pair(rng))
+    info = w.ds.group_info(w.vc.emulation_group_id)
+    watch, out = Emulator.onboard_external(b"watch", ident, w.em("phone").vc, rng, info)
+    assert watch.has_pending_action and not watch.emu.has_pending_commit
+    epoch = watch.emu.epoch
+    with pytest.raises(StateError):
+        watch.emulation_commit()
+    assert watch.pending_action_message() == out
+    assert watch.emu.epoch == epoch and not watch.emu.has_pending_commit
+
+
+def test_the_emulation_group_takes_a_group_context_extensions_commit() -> None:
+    """RFC 9420 §12.1.7 in the emulation group: the emulators support the
+    app_data_dictionary their GroupContext carries (its GroupConfig says so), so a
+    GroupContextExtensions Commit that keeps it is processed."""
+    w = world(b"emulation-gce-mut")
+    phone, laptop = w.em("phone"), w.em("laptop")
+    emu = phone.emu
+    out = emu.commit([GroupContextExtensions(emu.context.extensions)], force_path=True,
+                     authenticated_data=encode_items({}))
+    epoch = laptop.emu.epoch
+    received = laptop.deliver(emu.group_id, out.commit)
+    assert isinstance(received.event, CommitApplied)
+    assert laptop.emu.epoch == epoch + 1 and max(laptop.epochs.epochs) == epoch + 1
+    phone.emu.merge_pending_commit()
+    assert laptop.emu.epoch_authenticator == phone.emu.epoch_authenticator
+
+
+def test_the_virtual_client_follows_a_group_context_extensions_commit() -> None:
+    """RFC 9420 §12.1.7 in a higher-level group: a member's GroupContextExtensions
+    proposal with an app_data_dictionary, committed; every emulator supports the
+    dictionary (the higher-level groups' GroupConfig says so) and follows."""
+    w = world(b"higher-gce-mut")
+    dictionary = AppDataDictionary.of({0x1234: b"hello"}).to_extension()
+    assert w.ds.submit("bob", w.bob.propose_group_context_extensions((dictionary,))).accepted
+    peer_commit(w.ds, "bob", w.bob, w.bob.commit())
+    w.vc.sync()
+    w.agree()
+    for name in NAMES:
+        assert w.em(name).groups[G1].group.context.extensions == (dictionary,)
+
+
+def test_a_welcome_into_a_group_id_already_held_is_refused() -> None:
+    """RFC 9420 §12.4.3.1 (WEL-GROUP-ID): a Welcome, for one of the virtual client's
+    KeyPackages, into another group that has the group_id of a group it is in: refused,
+    the group and the KeyPackage kept."""
+    w = world(b"group-id-in-use-mut")
+    assert w.vc.upload_key_packages("phone", 1).accepted
+    w.vc.sync()
+    kp = MLSMessage.decode(w.ds.fetch_key_package(w.vc.id)).body
+    assert isinstance(kp, KeyPackage)
+    rng = SeededRandom(b"mallory/group-id-in-use-mut")
+    cs = get_suite(1)
+    other = Group.create(cs, Identity.basic(b"mallory", cs.signature.generate_key_pair(rng)),
+                         GroupConfig(rng=rng, supported_extensions=(6,)), group_id=G1)
+    other.propose_add(kp)
+    welcome = other.commit().welcome
+    assert welcome is not None
+    laptop = w.em("laptop")
+    group, held = laptop.groups[G1], set(laptop.key_packages)
+    with pytest.raises(ValidationError) as err:
+        laptop.welcome(welcome)
+    assert err.value.check_id == "WEL-GROUP-ID"
+    assert laptop.groups[G1] is group and set(laptop.key_packages) == held
+
+
+def test_an_accepted_removal_forgets_only_the_deleted_key_packages() -> None:
+    """§4.3 (P21): the KeyPackages the DS deleted are forgotten, the others kept; a ref
+    the emulator does not hold is skipped; None means every KeyPackage held."""
+    w = world(b"removal-deleted-mut")
+    assert w.vc.upload_key_packages("tablet", 2).accepted
+    w.vc.sync()
+    laptop = w.em("laptop")
+    gone, kept = sorted(laptop.key_packages)
+    out = laptop.remove_emulator(b"phone", deleted_key_packages=[gone, b"never held"])
+    laptop.accepted(out)
+    assert set(laptop.key_packages) == {kept}
+    tablet = w.em("tablet")
+    assert set(tablet.key_packages) == {gone, kept}
+    tablet.remove_emulator(b"phone")
+    assert tablet._action is not None
+    tablet.accepted(tablet._action.out)
+    assert tablet.key_packages == {}
+
+
+def test_accepting_what_is_not_pending_is_a_state_error() -> None:
+    w = world(b"accept-twice-mut")
+    phone = w.em("phone")
+    out = phone.send_private_message(G1, b"once")
+    assert w.vc.submit("phone", out).accepted  # accepted: no longer pending
+    with pytest.raises(StateError):
+        phone.accepted(out)
+    other = w.em("laptop").send_private_message(G1, b"not phone's")
+    with pytest.raises(StateError):
+        phone.accepted(other)
+
+
+def test_an_accepted_external_join_is_no_longer_announced() -> None:
+    """§5.5.2: an ExternalJoin announces one external commit; once it is accepted, a
+    new external commit into that group needs a new announcement."""
+    w = world(b"announced-mut")
+    carol = peer_group(w.ds, "carol", b"g2", seed=b"carol/announced-mut")
+    assert w.vc.external_join("laptop", b"g2").accepted
+    laptop = w.em("laptop")
+    assert b"g2" in laptop.groups and laptop.announced_joins == set()
+    with pytest.raises(StateError):
+        laptop.external_commit(b"g2", w.ds.group_info(b"g2"))
+    w.vc.sync()
+    pump(w.ds, "carol", carol)
+    w.agree(b"g2", carol)
+
+
+def test_a_refused_upload_whose_key_packages_a_resync_deleted() -> None:
+    """A ResyncMessage processed while our KeyPackageUpload awaits the DS deletes the
+    KeyPackages held, those of the upload too (P14, P21); the upload's refusal then
+    finds nothing to forget and still clears the action."""
+    w = world(b"refused-upload-mut")
+    phone, laptop = w.em("phone"), w.em("laptop")
+    out = phone.create_key_packages(2)
+    assert len(phone.key_packages) == 2
+    resync = laptop.resync_message(laptop.vc_signing_key)
+    phone.deliver(phone.emu.group_id, resync.message)
+    assert phone.key_packages == {}
+    phone.refused(out)
+    assert not phone.has_pending_action and not phone.emu.has_pending_commit
+
+
+def test_a_refused_commit_after_a_member_s_commit_was_processed() -> None:
+    """P22: our commit and a member's for one epoch; the member's is processed first
+    (it won), which ends our pending operation; the refusal of ours then finds none."""
+    w = world(b"refused-after-mut")
+    phone = w.em("phone")
+    ours = phone.vc_commit(G1)
+    theirs = w.bob.commit()
+    peer_commit(w.ds, "bob", w.bob, theirs)
+    received = phone.deliver(G1, theirs.commit)
+    assert isinstance(received.event, CommitApplied)
+    assert G1 not in phone._pending_ops and phone.pending[G1] == ours
+    phone.refused(ours)
+    assert G1 not in phone.pending
+    assert phone.groups[G1].group.epoch_authenticator == w.bob.epoch_authenticator
+
+
+def test_a_resync_keeps_the_key_packages_of_welcomes_not_yet_read() -> None:
+    """P14, P21: a ResyncMessage deletes the announced KeyPackages, except those of
+    Welcomes the DS ordered before it (Emulator.deliver's `welcomed`)."""
+    w = world(b"welcomed-mut")
+    assert w.vc.upload_key_packages("tablet", 2).accepted
+    w.vc.sync()
+    laptop, phone = w.em("laptop"), w.em("phone")
+    _, second = sorted(laptop.key_packages)
+    resync = phone.resync_message(phone.vc_signing_key)
+    laptop.deliver(laptop.emu.group_id, resync.message, welcomed=[second])
+    assert set(laptop.key_packages) == {second}
+
+
+def test_a_resync_removes_its_own_leaf_not_another_of_the_same_name() -> None:
+    """§4.2 / F7: an emulator that holds the group removes the virtual client's own leaf
+    in its resync, not the first leaf whose BasicCredential carries the same name (here
+    a plain device of another client also called "alice", at a lower leaf)."""
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, VC, list(NAMES), seed=b"same-name-mut")
+    bob = peer_group(ds, "bob", G1, seed=b"bob/same-name-mut")
+    rng = SeededRandom(b"plain alice/same-name-mut")
+    cs = get_suite(1)
+    plain = create_key_package(cs, Identity.basic(VC.encode(),
+                                                  cs.signature.generate_key_pair(rng)),
+                               GroupConfig(rng=rng, supported_extensions=(6,)))
+    bob.propose_add(plain.key_package)
+    out = bob.commit()
+    assert ds.submit("bob", out.commit).accepted
+    bob.merge_pending_commit()
+    ds.publish_group_info(G1, bob.group_info())
+    add_vc(ds, vc, "bob", bob)
+    laptop = vc.emulators["laptop"]
+    own = laptop.groups[G1].group.own_leaf
+    plain_leaf = next(i for i, leaf in bob.members()
+                      if leaf.signature_key == plain.key_package.leaf_node.signature_key)
+    assert plain_leaf < own
+    laptop.announced_joins.add(G1)
+    resync = laptop.external_commit(G1, ds.group_info(G1))
+    twin = load(save(bob), GroupConfig(rng=SeededRandom(b"twin/same-name-mut")))
+    twin.process(resync.message)
+    keys = {leaf.signature_key for _, leaf in twin.members()}
+    assert plain.key_package.leaf_node.signature_key in keys
+    old = laptop._replaced[G1].group.tree.leaf(own)
+    assert old is not None and old.signature_key not in keys
+    assert len(list(twin.members())) == len(list(bob.members()))
+
+
+# --- vc/receive.py ----------------------------------------------------------------------------
+
+
+def test_an_emulation_commit_is_reported_with_its_event() -> None:
+    """Emulator.deliver returns the engine's event for an emulation-group message: the
+    CommitApplied of a sibling's emulation Commit, the ApplicationMessage of a
+    ResyncMessage, and the CommitApplied of the Commit that removes this emulator
+    (§4.3, removed_self)."""
+    w = world(b"emulation-event-mut")
+    phone, laptop = w.em("phone"), w.em("laptop")
+    gid = phone.emu.group_id
+    out = phone.emulation_commit()
+    received = laptop.deliver(gid, out.message)
+    assert received.group_id == gid
+    assert isinstance(received.event, CommitApplied)
+    assert received.event.epoch == laptop.emu.epoch
+    phone.accepted(out)
+    resync = phone.resync_message(b"\x09" * 32)
+    received = laptop.deliver(gid, resync.message)
+    assert isinstance(received.event, ApplicationMessage)
+    assert laptop.vc_signing_key == b"\x09" * 32
+    tablet = w.em("tablet")
+    tablet.deliver(gid, out.message)
+    tablet.deliver(gid, resync.message)
+    removal = tablet.remove_emulator(b"laptop")
+    received = laptop.deliver(gid, removal.message)
+    assert isinstance(received.event, CommitApplied) and received.event.removed_self
+    assert laptop.removed
+
+
+def test_a_stranger_s_external_commit_is_processed() -> None:
+    """RFC 9420 §12.4.3.2: a client that is not the virtual client joins a group the
+    virtual client is in by external commit; the emulators process it like any commit
+    (only the virtual client's own external commits need an ExternalJoin)."""
+    w = world(b"stranger-external-mut")
+    rng = SeededRandom(b"carol/stranger-external-mut")
+    cs = get_suite(1)
+    carol = Identity.basic(b"carol", cs.signature.generate_key_pair(rng))
+    _, commit = Group.external_join(w.ds.group_info(G1), carol,
+                                    GroupConfig(rng=rng, supported_extensions=(6,)))
+    w.ds.register_client("carol")
+    assert w.ds.submit("carol", commit).accepted
+    events = [e for e in w.vc.sync() if e.received.group_id == G1]
+    assert len(events) == len(NAMES)
+    assert all(isinstance(e.received.event, CommitApplied) for e in events)
+    pump(w.ds, "bob", w.bob)
+    w.agree()
+
+
+def test_under_f8_a_guard_may_decode_to_a_blank_leaf() -> None:
+    """The literal reading reuse_guard_local_epoch (F8): the receiver decodes with its
+    own latest emulation epoch and, as the model does, names whatever leaf that gives,
+    a blank one too (no roster check). Here laptop sends from a 2-leaf epoch with x = 3,
+    phone has processed the Add of a third emulator (4 leaves, leaf 3 blank)."""
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, VC, ["phone", "laptop"], seed=b"f8-blank-mut",
+                              readings=Readings(reuse_guard_local_epoch=True))
+    bob = peer_group(ds, "bob", G1, seed=b"bob/f8-blank-mut")
+    add_vc(ds, vc, "bob", bob)
+    phone, laptop = vc.emulators["phone"], vc.emulators["laptop"]
+    rng = SeededRandom(b"new/desk-f8-blank")
+    ident = Identity.basic(b"desk", get_suite(1).signature.generate_key_pair(rng))
+    vc.add_emulator("phone", Emulator(b"desk", ident, phone.vc, rng))
+    latest = phone.epochs.latest
+    assert latest.leaf_count == 4 and 3 not in latest.roster
+    assert laptop.reuse_guard_position(G1) == (1, 2)
+    out = laptop.send_private_message(G1, b"from two leaves", x=3)
+    assert vc.submit("laptop", out).accepted
+    (event,) = [e for e in vc.sync(["phone"]) if e.received.group_id == G1]
+    assert isinstance(event.received.event, ApplicationMessage)
+    assert (event.received.sibling_leaf, event.received.sibling_epoch) == (3, latest.epoch)
+    read = [e for e in pump(ds, "bob", bob) if isinstance(e, ApplicationMessage)]
+    assert [e.data for e in read] == [b"from two leaves"]
+
+
+def test_key_packages_of_another_suite_with_the_same_kdf_are_rederived() -> None:
+    """Q3, P16: a virtual client whose emulation suite has a 64-byte KDF (suite 4)
+    uploads a KeyPackage for suite 6 (the same KDF); every sibling re-creates it, trying
+    the suites whose KDF matches and skipping the others."""
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, VC, ["phone", "laptop"], suite=4, seed=b"suite-4-mut")
+    assert vc.upload_key_packages("phone", 1, group_suite=6).accepted
+    vc.sync()
+    phone, laptop = vc.emulators["phone"], vc.emulators["laptop"]
+    assert set(laptop.key_packages) == set(phone.key_packages)
+    (held,) = laptop.key_packages.values()
+    assert held.group_suite == 6 and held.bundle.key_package.cipher_suite == 6
+
+
+def test_following_an_external_join_refuses_a_replaced_key() -> None:
+    """§5.3, P17: a sibling's external commit whose DerivationInfo names a genuine
+    operation (sealed to the LeafNode's encryption key) but whose LeafNode has one key
+    that is not the operation's (the signature key, or the encryption key): refused
+    with VC-REDERIVED-KEY-MISMATCH, nothing installed or punctured."""
+    w = world(b"replaced-key-mut")
+    peer_group(w.ds, "carol", b"g2", seed=b"carol/replaced-key-mut")
+    info = w.ds.group_info(b"g2")
+    laptop, tablet = w.em("laptop"), w.em("tablet")
+    cs = get_suite(1)
+    ep = laptop.epochs.latest
+    rng = SeededRandom(b"corrupt laptop/replaced-key-mut")
+    stranger = cs.signature.generate_key_pair(rng)
+    other_encryption = cs.kem.derive_key_pair(rng(cs.kem.nsk))
+    for replaced in ("signature", "encryption"):
+        random = rng(cs.nh)
+        keys = laptop.operation_keys(cs, plan_rederivation(cs, ep, int(ep.own_leaf), random))
+        signature = stranger if replaced == "signature" else keys.signature
+        encryption = other_encryption if replaced == "encryption" else keys.encryption
+        ext = derivation_extension(laptop, encryption[1], leaf_index=int(ep.own_leaf),
+                                   random=random)
+        _, commit = Group.external_join(
+            info, Identity(BasicCredential(VC.encode()), *signature),
+            GroupConfig(rng=rng, supported_extensions=(6,)),
+            encryption_key_pair=encryption, path_secret=keys.path_secret,
+            capabilities=laptop._leaf_capabilities(1), leaf_extensions=(ext,),
+            external_init_seed=keys.external_init_seed)
+        tablet.expected_joins.add(b"g2")
+        before = snapshot(tablet)
+        with pytest.raises(ValidationError) as err:
+            tablet.follow_external_join(info, commit)
+        assert err.value.check_id == "VC-REDERIVED-KEY-MISMATCH"
+        assert snapshot(tablet) == before
