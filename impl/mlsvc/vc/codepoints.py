@@ -72,15 +72,18 @@ class VCCodePoints:
     derivation_info: int = 0x8001  # P7: DerivationInfoComponent (LN) and SafeExportSecret
     virtual_client_action: int = 0x8002  # P7: VirtualClientAction (SafeAAD item)
     new_emulator_client_state: int = 0x8003  # P7, P13: NewEmulatorClientState (GroupInfo)
+    # the profile of the emulation group (mlsvc.vc.profiles), an entry of the emulation
+    # group's GroupContext app_data_dictionary, present for "latest" only (issue 15)
+    profile: int = 0x8004
 
     def __post_init__(self) -> None:
         values = (self.derivation_info, self.virtual_client_action,
-                  self.new_emulator_client_state)
+                  self.new_emulator_client_state, self.profile)
         for value in values:
             if not 0 < value <= 0xFFFF:
                 raise ParameterError(f"component ID {value} is not a non-zero uint16 (P1)")
         if len(set(values)) != len(values):
-            raise ParameterError("the three virtual-client components need distinct IDs")
+            raise ParameterError("the virtual-client components need distinct IDs")
 
 
 DEFAULT_VC_CODEPOINTS: Final = VCCodePoints()

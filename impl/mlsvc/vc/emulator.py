@@ -74,6 +74,7 @@ from mlsvc.vc.operation import (
     literal_subsecrets,
     operation_keys,
 )
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile
 from mlsvc.vc.readings import NO_READINGS, Readings
 
 # re-exported: the emulator's API names these (they live beside what uses them)
@@ -100,6 +101,9 @@ class VirtualClientConfig:
     ext_codepoints: CodePoints = DEFAULT_CODEPOINTS
     # literal readings of draft-00 (mlsvc.vc.readings): findings, never for deployment
     readings: Readings = NO_READINGS
+    # the text the virtual client follows (mlsvc.vc.profiles): draft-00 or the later
+    # text; recorded in the emulation group's GroupContext (VCCodePoints.profile)
+    profile: Profile = DEFAULT_PROFILE
 
 
 class OutgoingKind(Enum):
@@ -342,7 +346,8 @@ class Emulator:
         roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
         self.epochs.add(open_epoch(self.ecs, secret, g.epoch, g.tree.leaf_count, g.own_leaf,
                                    roster,
-                                   keep_base_secret=self.vc.readings.literal_p4_subsecrets))
+                                   keep_base_secret=self.vc.readings.literal_p4_subsecrets,
+                                   profile=self.vc.profile))
         self.collect()
 
     def collect(self, quiescent: bool = False) -> list[int]:
