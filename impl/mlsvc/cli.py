@@ -243,11 +243,12 @@ def cmd_vc_simulate(args: argparse.Namespace) -> int:
     """`mlsvc vc simulate`: exit 0 iff no violation (docs/VIRTUAL_CLIENTS.md)."""
     from mlsvc.simulate import SimulationConfig, simulate
     from mlsvc.vc.emulator import Consistency
+    from mlsvc.vc.profiles import Profile
 
     peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
     config = SimulationConfig(args.emulators, args.groups, peers, args.ops, args.seed,
                               args.suite, Consistency(args.ds), args.store, args.faults,
-                              args.crash_rate)
+                              args.crash_rate, Profile(args.profile))
     report = simulate(config)
     out = report.as_json()
     if args.json:
@@ -343,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the DS delays, duplicates, reorders and drops deliveries to emulators")
     s.add_argument("--crash-rate", type=float, default=0.0,
                    help="chance to crash the acting emulator at each point (needs --store)")
+    s.add_argument("--profile", choices=["draft-00", "latest"], default="draft-00",
+                   help="the text the virtual client follows (docs/PROFILES.md)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_vc_simulate)
     p = sub.add_parser("study", help="studies of the draft's claims (docs/COSTS.md)")

@@ -46,6 +46,7 @@ from mlsvc.peers.base import Received as PeerReceived
 from mlsvc.store import MemoryStore, PrefixedStore, SQLiteStore, Store
 from mlsvc.vc import lifecycle
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile
 from mlsvc.virtual_client import Event, VirtualClient
 
 VC_ID = "vc"
@@ -75,6 +76,7 @@ class SimulationConfig:
     store: str | None = None  # None, "memory" or "sqlite:PATH" (P23)
     faults: bool = False  # the DS delays, duplicates, reorders, drops on the way to emulators
     crash_rate: float = 0.0  # chance to crash the acting emulator at each point (needs a store)
+    profile: Profile = DEFAULT_PROFILE  # the text the virtual client follows (issue 15)
 
 
 class Crash(Exception):
@@ -118,7 +120,7 @@ class SimulationReport:
             "config": {"emulators": c.emulators, "groups": c.groups, "peers": list(c.peers),
                        "ops": c.ops, "seed": c.seed, "suite": c.suite,
                        "ds": c.consistency.value, "store": c.store, "faults": c.faults,
-                       "crash_rate": c.crash_rate},
+                       "crash_rate": c.crash_rate, "profile": c.profile.value},
             "ops": self.ops,
             "by_kind": dict(sorted(self.by_kind.items())),
             "messages_sent": self.messages_sent,
@@ -184,7 +186,8 @@ class Simulation:
         self.next_emulator = config.emulators
         names = [f"em{i}" for i in range(config.emulators)]
         self.vc = VirtualClient.create(self.ds, VC_ID, names, suite=config.suite,
-                                       seed=seed, consistency=config.consistency)
+                                       seed=seed, consistency=config.consistency,
+                                       profile=config.profile)
         self.vc.on_point = self._maybe_crash
         for n in names:
             self._attach(n)

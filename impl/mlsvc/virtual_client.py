@@ -46,6 +46,7 @@ from mlsvc.vc.emulator import (
     Received,
     VirtualClientConfig,
 )
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile, profile_of
 from mlsvc.vc.readings import NO_READINGS, Readings
 
 MAX_RETRIES = 8
@@ -103,17 +104,21 @@ class VirtualClient:
                consistency: Consistency = Consistency.STRONG,
                export_observer: Callable[[int, bytes], None] | None = None,
                readings: Readings = NO_READINGS,
-               retained_epochs: int = RETAINED_EPOCHS) -> VirtualClient:
+               retained_epochs: int = RETAINED_EPOCHS,
+               profile: Profile | str = DEFAULT_PROFILE) -> VirtualClient:
         """A virtual client whose first emulator creates the emulation group and adds the
         others by Welcome, all registered at the DS. `seed` makes every random draw
         reproducible (one SeededRandom per emulator); None uses the system's.
         `export_observer`: see `Emulator` (test vectors only). `readings`: literal
         readings of draft-00 (mlsvc.vc.readings; findings, never for deployment; F3 is
-        the DS's own option). `retained_epochs`: R of P19."""
+        the DS's own option). `retained_epochs`: R of P19. `profile`: the text the
+        virtual client follows ("draft-00" or "latest", mlsvc.vc.profiles), recorded in
+        the emulation group."""
         if not emulator_names or len(set(emulator_names)) != len(emulator_names):
             raise StateError("a virtual client needs one or more distinct emulator names")
         config = VirtualClientConfig(vc_id.encode(), suite, consistency,
-                                     retained_epochs=retained_epochs, readings=readings)
+                                     retained_epochs=retained_epochs, readings=readings,
+                                     profile=profile_of(profile))
         cs = get_suite(suite)
         ems: dict[str, Emulator] = {}
         for name in emulator_names:
@@ -168,7 +173,12 @@ class VirtualClient:
     def _watched(self, em: Emulator) -> list[bytes]:
         if em.emulation is None:
             return []
-        return [em.emu.group_id, *sorted(set(em.groups) | em.expected_joins)]
+        joined = set(em.groups) | em.expected_joins
+        if em.vc.profile is Profile.LATEST:
+            # latest §5.5.2: no ExternalJoin announces a sibling's external join; the
+            # groups the DS counts the virtual client in are where its messages come
+            joined |= {gid for gid in self.ds.groups() if self.id in self.ds.members(gid)}
+        return [em.emu.group_id, *sorted(joined)]
 
     def _missing(self, name: str, em: Emulator, before_seq: int | None) -> list[Delivery]:
         """Deliveries addressed to `name` in its groups, past its cursors (and accepted
@@ -342,9 +352,11 @@ class VirtualClient:
             return None
         if d.kind is DeliveryKind.WELCOME:
             received = em.welcome(d.message)
-        elif (d.on_behalf_of == self.id and d.group_id in em.expected_joins
-              and _is_external_commit(d.message)):
-            # a sibling's ExternalJoin (§5.5.2), also a resync of a group we are in
+        elif (d.on_behalf_of == self.id and _is_external_commit(d.message)
+              and (d.group_id in em.expected_joins or em.vc.profile is Profile.LATEST)):
+            # a sibling's ExternalJoin (§5.5.2), also a resync of a group we are in; the
+            # later text announces none: the DS's GroupInfo of that epoch is the
+            # external join material (latest §5.5.2)
             gi = self.ds.group_info(d.group_id, d.epoch)
             received = em.follow_external_join(gi, d.message)
         elif (d.group_id != em.emu.group_id and d.group_id not in em.groups
