@@ -531,6 +531,9 @@ class VirtualClient:
         if not self.emulators[by].vc.readings.removal_keeps_key_packages:  # F6 keeps them
             deleted = self.ds.outstanding_key_packages(self.id)
             self.ds.delete_key_packages(self.id)
+        known = self.emulators[by].key_packages
+        suites = [known[r].group_suite if r in known else self.emulators[by].vc.emulation_suite
+                  for r in deleted]  # before the Remove's acceptance forgets them
 
         def remove(em: Emulator) -> Outgoing:
             return em.remove_emulator(name.encode(), deleted)
@@ -547,6 +550,13 @@ class VirtualClient:
         if commit_groups:
             for gid in sorted(self.emulators[by].groups):
                 self.commit(by, gid)
+            if deleted and self.emulators[by].vc.profile is Profile.LATEST:
+                # latest §6.3: "Upload a fresh set of KeyPackages derived from the new
+                # emulation-group epoch to replace those deleted in step 1"
+                # as many per group suite as were deleted (a KeyPackage `by` did not
+                # know yet counts for the emulation group's suite)
+                for suite in sorted(set(suites)):
+                    self.upload_key_packages(by, suites.count(suite), suite)
         return verdict
 
     def onboard(self, emulator: Emulator, key_packages: int = 1) -> None:

@@ -349,3 +349,30 @@ def test_an_external_commit_without_its_init_secret_is_rejected(
     assert err.value.check_id == "VC-EXTERNAL-INIT-MISSING"
     assert b"g2" not in phone.groups
     del carol
+
+
+def test_a_removal_replaces_the_deleted_key_packages_from_the_new_epoch() -> None:
+    """latest §6.3: the DS deletes the outstanding KeyPackages, the Remove is committed,
+    then "Upload a fresh set of KeyPackages derived from the new emulation-group epoch
+    to replace those deleted in step 1"; every group is updated from that epoch."""
+    w = latest_world()
+    assert w.vc.upload_key_packages("laptop", 2).accepted
+    w.vc.sync()
+    old = set(w.ds.outstanding_key_packages(VC))
+    assert len(old) == 2
+    assert w.vc.remove_emulator("phone", "tablet").accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    phone = w.em("phone")
+    new = set(w.ds.outstanding_key_packages(VC))
+    assert len(new) == 2 and not new & old
+    removal_epoch = phone.removals[b"tablet"]
+    for ref in new:
+        leaf = phone.key_packages[ref].bundle.key_package.leaf_node
+        comp = dinfo.find_in_leaf(leaf, phone.vc.ext_codepoints, phone.vc.codepoints)
+        assert comp is not None
+        assert phone.epochs.by_id(comp.epoch_id).epoch >= removal_epoch
+    comp = dinfo.find_in_leaf(vc_leaf_of(w), phone.vc.ext_codepoints,  # type: ignore[arg-type]
+                              phone.vc.codepoints)
+    assert comp is not None and phone.epochs.by_id(comp.epoch_id).epoch >= removal_epoch
+    w.agree()
