@@ -29,11 +29,12 @@ from mlsvc.crypto.random import SeededRandom, system_random
 from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import Delivery, DeliveryKind, DeliveryService, Submitted, UnacceptableMessage
 from mlsvc.ds.wire import welcome_refs
-from mlsvc.errors import MLSError, StateError
+from mlsvc.errors import DecodeError, MLSError, StateError
 from mlsvc.group.config import Identity
 from mlsvc.group.events import CommitApplied
 from mlsvc.messages.codepoints import SenderType
 from mlsvc.messages.framing import PublicMessage
+from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.store import Store
 from mlsvc.vc.codepoints import RETAINED_EPOCHS
@@ -415,6 +416,8 @@ class VirtualClient:
             em.refused(out)
             self.persist(name)
             return
+        if out.kind is OutgoingKind.COMMIT and out.welcome is not None:
+            self._route_welcome(name, out.group_id, out.welcome)
         result = em.accepted(out)
         self.persist(name)
         self.point(name, f"accepted:{out.kind.value}")
@@ -425,6 +428,15 @@ class VirtualClient:
             self.publish_group_info(name, out.group_id)
         if out.kind is OutgoingKind.EMULATION_COMMIT and not em.removed:
             self.publish_emulation_group_info(name)
+
+    def _route_welcome(self, name: str, group_id: bytes, welcome: bytes) -> None:
+        """The Welcome of an accepted commit of the virtual client that added members,
+        handed to the DS before the emulator hears the verdict (a restart that judges
+        the commit again finds it routed already: once only)."""
+        if any(w.message == welcome for w in self.ds.welcomes()):
+            return
+        self.ds.send_welcome(name, group_id, welcome)
+        self.point(name, "welcome-routed")
 
     def _upload(self, name: str, em: Emulator) -> None:
         """KeyPackageUpload step two (§5.5.1): the KeyPackages the emulator holds for
@@ -645,8 +657,33 @@ class VirtualClient:
     def emulation_commit(self, name: str) -> Submitted:
         return self.act(name, lambda em: em.emulation_commit())
 
-    def commit(self, name: str, group_id: bytes) -> Submitted:
-        return self.act(name, lambda em: em.vc_commit(group_id), derives=True)
+    def commit(self, name: str, group_id: bytes, adds: Sequence[bytes] = ()) -> Submitted:
+        """A commit with a path of the virtual client in `group_id`; `adds`: KeyPackages
+        (MLSMessage bytes) of members it adds, welcomed through the DS."""
+        kps = [_key_package_of(kp) for kp in adds]
+        return self.act(name, lambda em: em.vc_commit(group_id, kps), derives=True)
+
+    def create_group(self, name: str, group_id: bytes, group_suite: int | None = None
+                     ) -> None:
+        """latest §5.4: `name` creates a higher-level group for the virtual client; the
+        group creation material (its GroupInfo with the tree) is published at the DS and
+        handed to every other emulator this loop runs before anything else of the group
+        (each first processes what the DS holds for it, so it has the emulation epoch
+        the creator used). The DS knows the group with the virtual client as its member."""
+        self.sync()
+        if self._unprocessed(name, self.emulators[name], self.emulation_group_id):
+            self.catch_up(name)
+        self.require_latest(name)
+        em = self.emulators[name]
+        group_info = em.create_group(group_id, group_suite)
+        self.persist(name)
+        self.point(name, "group-created")
+        self.ds.create_group(group_id, 0, [self.id])
+        self.ds.publish_group_info(group_id, group_info)
+        for other in sorted(self.emulators):
+            if other != name:
+                self.emulators[other].follow_group_creation(group_info)
+                self.persist(other)
 
     def update(self, name: str, group_id: bytes) -> Submitted:
         return self.act(name, lambda em: em.vc_update(group_id), derives=True)
@@ -656,9 +693,13 @@ class VirtualClient:
 
     def external_join(self, name: str, group_id: bytes) -> Submitted:
         """§5.5.2: the ExternalJoin Commit, then the external commit from the latest
-        published GroupInfo."""
+        published GroupInfo. Under the latest profile there is no ExternalJoin: the
+        external commit derives a leaf_node operation at once (so M4 applies, as for a
+        commit)."""
+        latest = self.emulators[name].vc.profile is Profile.LATEST
         return self.act(name, lambda em: em.external_join(group_id,
-                                                          self.ds.group_info(group_id)))
+                                                          self.ds.group_info(group_id)),
+                        derives=latest)
 
     def groups(self) -> set[bytes]:
         out: set[bytes] = set()
@@ -671,3 +712,10 @@ def _is_external_commit(message: bytes) -> bool:
     body = MLSMessage.decode(message).body
     return (isinstance(body, PublicMessage)
             and body.content.sender.sender_type == SenderType.NEW_MEMBER_COMMIT)
+
+
+def _key_package_of(data: bytes) -> KeyPackage:
+    body = MLSMessage.decode(data).body
+    if not isinstance(body, KeyPackage):
+        raise DecodeError("not a KeyPackage message")
+    return body

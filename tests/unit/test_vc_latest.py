@@ -376,3 +376,105 @@ def test_a_removal_replaces_the_deleted_key_packages_from_the_new_epoch() -> Non
                               phone.vc.codepoints)
     assert comp is not None and phone.epochs.by_id(comp.epoch_id).epoch >= removal_epoch
     w.agree()
+
+
+# --- group creation by the virtual client (latest §5.4) --------------------------------
+
+
+def test_the_virtual_client_creates_a_group_and_adds_a_member() -> None:
+    w = latest_world()
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.group.config import GroupConfig, Identity
+    from mlsvc.group.group import Group
+    from mlsvc.group.key_package import create_key_package
+    w.vc.create_group("laptop", b"g3")
+    # every emulator holds the same epoch 0, rebuilt from the creator's DerivationInfo
+    auths = {em.groups[b"g3"].group.epoch_authenticator for em in w.vc.emulators.values()}
+    assert len(auths) == 1
+    laptop = w.em("laptop")
+    g = laptop.groups[b"g3"].group
+    tbe = tbe_of(laptop, g.tree.leaf(g.own_leaf))
+    assert (tbe.leaf_node_source, tbe.key_package_index) == (LeafNodeSource.KEY_PACKAGE, 0)
+    assert w.ds.members(b"g3") == (VC,)
+    # dave joins by the virtual client's commit
+    rng = SeededRandom(b"dave")
+    cs = laptop.ecs
+    dave_id = Identity.basic(b"dave", cs.signature.generate_key_pair(rng))
+    cfg = GroupConfig(rng=rng, supported_extensions=(6,))
+    kp = create_key_package(cs, dave_id, cfg)
+    w.ds.register_client("dave")
+    w.ds.upload_key_packages("dave", [MLSMessage(kp.key_package).encode()])
+    assert w.vc.commit("tablet", b"g3", [w.ds.fetch_key_package("dave")]).accepted
+    w.vc.sync()
+    [welcome] = [d for d in w.ds.receive("dave")]
+    dave = Group.join(welcome.message, kp, cfg)
+    w.agree(b"g3", dave)
+    assert w.vc.send("phone", b"g3", b"hello dave").accepted
+    w.vc.sync()
+    [msg] = pump(w.ds, "dave", dave)
+    assert isinstance(msg, ApplicationMessage) and msg.data == b"hello dave"
+
+
+def test_group_creation_material_that_does_not_verify_is_rejected(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """latest §5.4: "If the GroupInfo cannot be verified using the resulting epoch
+    state, the emulator client MUST reject the initial group creation material": a
+    corrupt laptop creates the group with a random epoch secret instead of the derived
+    one; phone rejects it (CM-CONFIRMATION-TAG) and changes nothing. Material for
+    another group id fails its signature. The genuine material is then followed."""
+    from dataclasses import replace
+
+    from mlsvc.messages.group_info import GroupInfo
+    from mlsvc.vc.operation_tree import KeyPackageBatch
+
+    w = latest_world()
+    laptop, phone = w.em("laptop"), w.em("phone")
+    monkeypatch.setattr(KeyPackageBatch, "group_creation_epoch_secret",
+                        lambda self, gcs: bytes(range(gcs.nh)))
+    corrupt = laptop.create_group(b"g4")
+    monkeypatch.undo()
+    del laptop.groups[b"g4"]
+    before = snapshot(phone)
+    with pytest.raises(ValidationError) as err:
+        phone.follow_group_creation(corrupt)
+    assert err.value.check_id == "CM-CONFIRMATION-TAG"
+    assert snapshot(phone) == before
+    good = laptop.create_group(b"g4")
+    body = MLSMessage.decode(good).body
+    assert isinstance(body, GroupInfo)
+    moved = MLSMessage(replace(body, group_context=replace(body.group_context,
+                                                           group_id=b"g5"))).encode()
+    with pytest.raises(ValidationError) as err:
+        phone.follow_group_creation(moved)
+    assert err.value.check_id == "WEL-GROUPINFO-SIGNATURE"
+    assert snapshot(phone) == before
+    phone.follow_group_creation(good)
+    assert phone.groups[b"g4"].group.epoch_authenticator == \
+        laptop.groups[b"g4"].group.epoch_authenticator
+
+
+def test_draft_00_creates_no_group() -> None:
+    from mlsvc.errors import StateError
+
+    d = world(seed=b"d00")
+    with pytest.raises(StateError):
+        d.em("phone").create_group(b"g3")
+
+
+def test_a_latest_key_package_upload_in_flight_survives_a_restart() -> None:
+    """The durable outbox decodes the action of a pending emulation Commit with the
+    profile's VirtualClientAction (latest §5.5: the later KeyPackageUpload)."""
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.store import MemoryStore
+    from mlsvc.vc import durable
+
+    w = latest_world()
+    phone = w.em("phone")
+    out = phone.create_key_packages(2)
+    store = MemoryStore()
+    store.write(durable.records(phone))
+    restored = durable.restore(store, SeededRandom(b"restart"))
+    assert restored.pending_action_message() == out
+    assert isinstance(out.action, VirtualClientAction)
+    assert isinstance(out.action.body, LatestKeyPackageUpload)
+    assert restored.vc.profile is LATEST

@@ -136,7 +136,7 @@ def _w_outgoing(w: Writer, o: Outgoing) -> None:
     w.optional_with(o.welcome, lambda w2, v: w2.opaque(v))
 
 
-def _r_outgoing(r: Reader) -> Outgoing:
+def _r_outgoing(r: Reader, profile: Profile = DEFAULT_PROFILE) -> Outgoing:
     k = r.u8()
     if k >= len(_KINDS):
         raise DecodeError(f"unknown outgoing kind {k}")
@@ -144,7 +144,9 @@ def _r_outgoing(r: Reader) -> Outgoing:
     gid, message = r.opaque(), r.opaque()
     generation_id = r.optional(lambda r2: r2.opaque())
     generation = r.optional(lambda r2: r2.u32())
-    action = r.optional(lambda r2: VirtualClientAction.decode(r2.opaque()))
+    decode = (VirtualClientAction.decode_latest if profile is Profile.LATEST
+              else VirtualClientAction.decode)  # latest §5.5: its own KeyPackageUpload
+    action = r.optional(lambda r2: decode(r2.opaque()))
     key_id = r.optional(lambda r2: (r2.opaque(), r2.u64(), r2.u32(), r2.u32()))
     nonce = r.optional(lambda r2: r2.opaque())
     group_info = r.optional(lambda r2: r2.opaque())
@@ -376,11 +378,11 @@ def restore(store: Store, rng: RandomSource,
     outbox = store.get("outbox")
     if outbox is not None:
         rr = Reader(outbox)
-        for o in rr.vector(_r_outgoing):
+        for o in rr.vector(lambda r2: _r_outgoing(r2, vc.profile)):
             em.pending[o.group_id] = o
 
         def action(r2: Reader) -> _Pending:
-            out = _r_outgoing(r2)
+            out = _r_outgoing(r2, vc.profile)
             kps = tuple(r2.vector(_r_bundle))
             egi = r2.optional(lambda r3: r3.opaque())
             removing = r2.optional(lambda r3: r3.opaque())

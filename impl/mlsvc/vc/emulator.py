@@ -560,6 +560,51 @@ class Emulator:
                                                   self.vc.codepoints),))
         return HeldKeyPackage(bundle, LeafOp(ep.epoch_id, keys.leaf_node_secret), group_suite)
 
+    def create_group(self, group_id: bytes, group_suite: int | None = None,
+                     extensions: Extensions = ()) -> bytes:
+        """latest §5.4: the virtual client creates a higher-level group. The creator
+        LeafNode (leaf_node_source key_package) comes from a dedicated key_package
+        operation: a fresh generation, the single seed of key_package_index 0, no
+        KeyPackageUpload (the batch is closed at once); the group's first epoch_secret
+        is DeriveSecret(key_package_seed_secret, "Group Creation") with the group's
+        suite. Returns the group creation material (the GroupInfo, with the ratchet
+        tree) that the application MUST fan out to every current emulator before
+        anything else of the group (they call `follow_group_creation`). A retry takes a
+        fresh generation (call again). StateError under draft-00, which does not
+        address group creation by the virtual client (docs/PROFILES.md)."""
+        if self.vc.profile is not Profile.LATEST:
+            raise StateError("draft-00 does not specify how the virtual client creates a "
+                             "group (latest §5.4 does: use the latest profile)")
+        if group_id in self.groups:
+            raise StateError(f"the virtual client is in group {group_id.hex()} already")
+        suite = group_suite or self.vc.emulation_suite
+        gcs = get_suite(suite)
+        _check_suite_kdf(self.ecs, gcs)
+        ep = self.epochs.latest
+        if ep.tree is None or ep.encryption_key is None:
+            raise StateError(f"emulation epoch {ep.epoch} has no operation secret tree")
+        own = int(ep.own_leaf)
+        batch = ep.tree.next_key_package_batch(own, [0])
+        keys = latest_operation_keys(self.ecs, gcs, batch.sub_secrets(self.ecs, 0))
+        tbe = dinfo.DerivationInfoTBE(own, batch.generation, LeafNodeSource.KEY_PACKAGE,
+                                      key_package_index=0)
+        comp = dinfo.seal_tbe(self.ecs, ep.epoch_id, ep.encryption_key, keys.encryption[1],
+                              tbe)
+        g = Group.create(gcs, self._vc_identity(keys), self.group_config(),
+                         group_id=group_id, extensions=extensions,
+                         encryption_key_pair=keys.encryption,
+                         capabilities=self._leaf_capabilities(suite),
+                         leaf_extensions=(dinfo.leaf_extension(comp, None,
+                                                               self.vc.ext_codepoints,
+                                                               self.vc.codepoints),),
+                         epoch_secret=batch.group_creation_epoch_secret(gcs))
+        self.groups[group_id] = HigherGroup(g, LeafOp(ep.epoch_id, keys.leaf_node_secret))
+        return g.group_info()
+
+    def follow_group_creation(self, group_info: bytes) -> Received:
+        """A sibling's group creation material (receive.follow_group_creation)."""
+        return receive.follow_group_creation(self, group_info)
+
     def _create_latest_key_packages(self, count: int, suite: int) -> Outgoing:
         """latest §5.5.1: one key_package generation for the batch, a seed per
         key_package_index 0..count-1 (consecutive from zero, as the text recommends), the
@@ -735,19 +780,21 @@ class Emulator:
             raise StateError(f"the virtual client is not in group {group_id.hex()}")
         return hg
 
-    def vc_commit(self, group_id: bytes) -> Outgoing:
+    def vc_commit(self, group_id: bytes, adds: Sequence[KeyPackage] = ()) -> Outgoing:
         """A Commit with a path from the virtual client's leaf (§5.3): LeafNode keys and
-        the first path secret derived from a new operation, DerivationInfo attached."""
+        the first path secret derived from a new operation, DerivationInfo attached.
+        `adds`: KeyPackages of new members the commit adds (their Welcome is
+        `Outgoing.welcome`, for the caller to route once the DS accepts the commit)."""
         self._require_no_pending(group_id)
         hg = self._group(group_id)
         g = hg.group
         keys, ext, epoch_id = self._leaf_material(group_id, g.cipher_suite,
                                                   LeafNodeSource.COMMIT)
-        out = g.commit(force_path=True, path_secret=keys.path_secret,
-                       encryption_key_pair=keys.encryption, identity=self._vc_identity(keys),
-                       leaf_extensions=(ext,))
+        out = g.commit([Add(kp) for kp in adds], force_path=True,
+                       path_secret=keys.path_secret, encryption_key_pair=keys.encryption,
+                       identity=self._vc_identity(keys), leaf_extensions=(ext,))
         self._pending_ops[group_id] = (LeafOp(epoch_id, keys.leaf_node_secret), None)
-        result = Outgoing(OutgoingKind.COMMIT, group_id, out.commit)
+        result = Outgoing(OutgoingKind.COMMIT, group_id, out.commit, welcome=out.welcome)
         self.pending[group_id] = result
         return result
 

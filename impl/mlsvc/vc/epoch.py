@@ -42,7 +42,6 @@ from mlsvc.crypto.labels import derive_secret
 from mlsvc.crypto.suites import CipherSuite
 from mlsvc.errors import ParameterError
 from mlsvc.ext.pprf import PPRF
-from mlsvc.vc.operation_tree import OperationSecretTree
 from mlsvc.types import LeafIndex
 from mlsvc.vc.codepoints import (
     BASE_SECRET_LABEL,
@@ -53,6 +52,7 @@ from mlsvc.vc.codepoints import (
     RETAINED_EPOCHS,
     REUSE_GUARD_SECRET_LABEL,
 )
+from mlsvc.vc.operation_tree import OperationSecretTree
 from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile, profile_of
 
 

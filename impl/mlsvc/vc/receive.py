@@ -34,7 +34,7 @@ from mlsvc.messages.commit import Commit
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.messages.framing import PrivateMessage, PublicMessage
 from mlsvc.messages.group_info import GroupInfo
-from mlsvc.messages.leaf_node import LeafNode
+from mlsvc.messages.leaf_node import LeafNode, RatchetTreeExtension
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Remove, Update
 from mlsvc.messages.welcome import Welcome
@@ -471,6 +471,55 @@ def _follow_latest_external_join(em: Emulator, ep: EmulationEpoch,
         init_secret=tbe.external_init_secret)
     plan.commit()
     em.expected_joins.discard(group_id)
+    em.groups[group_id] = HigherGroup(group, LeafOp(ep.epoch_id, keys.leaf_node_secret))
+    em.collect()
+    return Received(group_id, None, joined=True)
+
+
+def follow_group_creation(em: Emulator, group_info: bytes) -> Received:
+    """latest §5.4, a sibling's group creation material: verify the GroupInfo and its
+    tree (Group.follow_creation), decrypt the DerivationInfo of the creator LeafNode
+    (key_package, key_package_index 0: VC-DERIVATION-INFO otherwise), re-derive the
+    dedicated key_package operation on a copy of the tree, check the leaf's keys
+    (VC-REDERIVED-KEY-MISMATCH), re-derive epoch_secret and rebuild epoch 0 ("If the
+    GroupInfo cannot be verified using the resulting epoch state, the emulator client
+    MUST reject": CM-CONFIRMATION-TAG). Nothing changes on error."""
+    if em.vc.profile is not Profile.LATEST:
+        raise StateError("group creation by the virtual client is latest §5.4 only")
+    body = MLSMessage.decode(group_info).body
+    if not isinstance(body, GroupInfo):
+        raise DecodeError("not a GroupInfo message")
+    group_id = body.group_context.group_id
+    if group_id in em.groups:
+        raise StateError(f"the virtual client is in group {group_id.hex()} already")
+    tree_ext = RatchetTreeExtension.find_in(body.extensions)
+    leaf = None if tree_ext is None or not tree_ext.nodes else tree_ext.nodes[0]
+    if not isinstance(leaf, LeafNode):
+        fail("VC-DERIVATION-INFO", "the group creation material has no creator LeafNode")
+    comp = dinfo.find_in_leaf(leaf, em.vc.ext_codepoints, em.vc.codepoints)
+    if comp is None:
+        fail("VC-DERIVATION-INFO", "the creator LeafNode has no DerivationInfo")
+    ep = em.epochs.for_derivation(comp.epoch_id)
+    assert ep.encryption_key is not None
+    tree = _tree_of(ep)
+    tbe = dinfo.open_tbe(em.ecs, comp, ep.encryption_key, leaf)
+    if tbe.leaf_node_source is not LeafNodeSource.KEY_PACKAGE or tbe.key_package_index != 0:
+        fail("VC-DERIVATION-INFO", "a creator LeafNode is a key_package LeafNode with "
+                                   "key_package_index 0 (latest §5.4)")
+    if tbe.leaf_index not in ep.roster:
+        fail("VC-SENDER-NOT-EMULATOR",
+             f"leaf {tbe.leaf_index} is no emulator of emulation epoch {ep.epoch}")
+    gcs = get_suite(body.group_context.cipher_suite)
+    plan = PlannedOperation.plan(em.ecs, tree, tbe.leaf_index, OperationType.KEY_PACKAGE,
+                                 tbe.generation)
+    batch = KeyPackageBatch.from_operation(em.ecs, plan.operation, [0])
+    keys = latest_operation_keys(em.ecs, gcs, batch.sub_secrets(em.ecs, 0))
+    if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
+        fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+    group = Group.follow_creation(group_info, Identity(leaf.credential, *keys.signature),
+                                  keys.encryption[0], batch.group_creation_epoch_secret(gcs),
+                                  em.group_config())
+    plan.commit()
     em.groups[group_id] = HigherGroup(group, LeafOp(ep.epoch_id, keys.leaf_node_secret))
     em.collect()
     return Received(group_id, None, joined=True)
