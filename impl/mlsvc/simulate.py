@@ -209,7 +209,10 @@ class Simulation:
                 self.ds.register_client(name)
                 clients.append(PeerClient(name, engine, gid, peer))
             self.peers[gid] = clients
-            self._create_group(gid, clients)
+            if g == 0 and config.profile is Profile.LATEST:
+                self._vc_create_group(gid, clients)
+            else:
+                self._create_group(gid, clients)
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -226,6 +229,17 @@ class Simulation:
             self._peer_commit(creator, lambda p: p.commit(adds=kps))
             for c in others:
                 c.member = True
+        self.deliver_all()
+
+    def _vc_create_group(self, gid: bytes, clients: list[PeerClient]) -> None:
+        """latest §5.4: the virtual client creates the group (its creation material
+        fanned out to every emulator) and adds the peers by a commit of its own."""
+        name = self.names[0]
+        self.vc.create_group(name, gid, self.cfg.suite)
+        for c in clients:
+            self.ds.upload_key_packages(c.name, [c.peer.key_package()])
+        kps = [self.ds.fetch_key_package(c.name) for c in clients]
+        self.vc.commit(name, gid, kps)
         self.deliver_all()
 
     @property
