@@ -153,8 +153,7 @@ def open_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int, leaf_c
                keep_base_secret: bool = False,
                profile: Profile = DEFAULT_PROFILE) -> EmulationEpoch:
     """§5.2: the four epoch secrets from emulator_epoch_secret (emulation group's suite,
-    Q3; `derive_epoch_secrets` with the draft-00 profile: the later text's epoch state,
-    an operation secret tree instead of the PPRF, is not implemented here). The caller
+    Q3; `derive_epoch_secrets` with the draft-00 profile). The caller
     must not keep emulator_epoch_secret. `keep_base_secret`: the literal reading F1 (see
     the module docstring) keeps epoch_base_secret beside the PPRF. The latest profile
     opens the epoch with `open_latest_epoch` instead."""

@@ -1,7 +1,7 @@
 """The later text's Virtual Client Operation Secret Tree (draft-ietf-mls-virtual-clients-
 latest §5.2, "Generating Virtual Client Secrets"; profile "latest", mlsvc.vc.profiles),
-which replaces draft-00's PPRF (mlsvc.vc.operation). Groundwork: nothing in the Emulator
-uses it yet; draft-00's behaviour does not depend on this module.
+which replaces draft-00's PPRF (mlsvc.vc.operation). The Emulator uses it for every
+latest epoch (`EmulationEpoch.tree`); draft-00's behaviour does not depend on it.
 
 Theory of operation (latest §5.2; section numbers of the rendered later text, whose
 "Client emulation" is §5). Per emulation epoch, with the emulation group's suite:
