@@ -241,6 +241,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_vc_simulate(args: argparse.Namespace) -> int:
     """`mlsvc vc simulate`: exit 0 iff no violation (docs/VIRTUAL_CLIENTS.md)."""
+    from mlsvc.errors import ParameterError
     from mlsvc.simulate import SimulationConfig, simulate
     from mlsvc.vc.emulator import Consistency
     from mlsvc.vc.profiles import Profile
@@ -248,7 +249,13 @@ def cmd_vc_simulate(args: argparse.Namespace) -> int:
     peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
     config = SimulationConfig(args.emulators, args.groups, peers, args.ops, args.seed,
                               args.suite, Consistency(args.ds), args.store, args.faults,
-                              args.crash_rate, Profile(args.profile))
+                              args.crash_rate, Profile(args.profile),
+                              args.vc_created_groups)
+    try:
+        config.groups_created_by_vc  # noqa: B018  (checked before anything runs)
+    except ParameterError as exc:
+        print(f"mlsvc vc simulate: {exc}", file=sys.stderr)
+        return 2
     report = simulate(config)
     out = report.as_json()
     if args.json:
@@ -346,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="chance to crash the acting emulator at each point (needs --store)")
     s.add_argument("--profile", choices=["draft-00", "latest"], default="draft-00",
                    help="the text the virtual client follows (docs/PROFILES.md)")
+    s.add_argument("--vc-created-groups", type=int, default=None,
+                   help="groups the virtual client creates itself (latest §5.4; default: "
+                        "1 under latest, 0 under draft-00)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_vc_simulate)
     p = sub.add_parser("study", help="studies of the draft's claims (docs/COSTS.md)")

@@ -37,7 +37,7 @@ from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import Consistency as DSConsistency
 from mlsvc.ds import Delivery, DeliveryKind, DeliveryService
 from mlsvc.ds.faults import FaultPolicy
-from mlsvc.errors import MLSError, StateError
+from mlsvc.errors import MLSError, ParameterError, StateError
 from mlsvc.group.config import Identity
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.peers import make_peer
@@ -77,6 +77,20 @@ class SimulationConfig:
     faults: bool = False  # the DS delays, duplicates, reorders, drops on the way to emulators
     crash_rate: float = 0.0  # chance to crash the acting emulator at each point (needs a store)
     profile: Profile = DEFAULT_PROFILE  # the text the virtual client follows (issue 15)
+    # how many groups (the last ones) the virtual client creates itself (latest §5.4),
+    # adding the peers by its own commit; None: one under latest, none under draft-00
+    vc_created_groups: int | None = None
+
+    @property
+    def groups_created_by_vc(self) -> int:
+        n = (1 if self.profile is Profile.LATEST else 0) if self.vc_created_groups is None \
+            else self.vc_created_groups
+        if n and self.profile is not Profile.LATEST:
+            raise ParameterError("draft-00 does not specify group creation by the virtual "
+                                 "client: vc_created_groups needs the latest profile")
+        if not 0 <= n <= self.groups:
+            raise ParameterError(f"vc_created_groups {n} is not within 0..{self.groups}")
+        return n
 
 
 class Crash(Exception):
@@ -120,7 +134,8 @@ class SimulationReport:
             "config": {"emulators": c.emulators, "groups": c.groups, "peers": list(c.peers),
                        "ops": c.ops, "seed": c.seed, "suite": c.suite,
                        "ds": c.consistency.value, "store": c.store, "faults": c.faults,
-                       "crash_rate": c.crash_rate, "profile": c.profile.value},
+                       "crash_rate": c.crash_rate, "profile": c.profile.value,
+                       "vc_created_groups": c.groups_created_by_vc},
             "ops": self.ops,
             "by_kind": dict(sorted(self.by_kind.items())),
             "messages_sent": self.messages_sent,
@@ -209,7 +224,7 @@ class Simulation:
                 self.ds.register_client(name)
                 clients.append(PeerClient(name, engine, gid, peer))
             self.peers[gid] = clients
-            if g == 0 and config.profile is Profile.LATEST:
+            if g >= config.groups - config.groups_created_by_vc:
                 self._vc_create_group(gid, clients)
             else:
                 self._create_group(gid, clients)
