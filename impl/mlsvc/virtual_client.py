@@ -95,6 +95,9 @@ class VirtualClient:
         self.listeners: list[Callable[[Event], None]] = []
         self.sent: list[tuple[str, Outgoing, Submitted]] = []  # every submission, in order
         self.ignored: list[tuple[str, Delivery]] = []  # deliveries for groups not held
+        # Welcomes of our accepted commits the DS could not route (KeyPackages from
+        # outside its directory), (group_id, welcome): for the application to deliver
+        self.unrouted_welcomes: list[tuple[bytes, bytes]] = []
         self.removed: dict[str, Emulator] = {}  # removed emulators, kept for audits
 
     # --- creation --------------------------------------------------------------------------
@@ -435,7 +438,15 @@ class VirtualClient:
         the commit again finds it routed already: once only)."""
         if any(w.message == welcome for w in self.ds.welcomes()):
             return
-        self.ds.send_welcome(name, group_id, welcome)
+        try:
+            self.ds.send_welcome(name, group_id, welcome)
+        except UnacceptableMessage as exc:
+            if exc.code != "unknown-key-package-ref":
+                raise
+            # the new members' KeyPackages did not come from this DS's directory (a
+            # member's Add the commit took by reference): the DS cannot route it
+            self.unrouted_welcomes.append((group_id, welcome))
+            return
         self.point(name, "welcome-routed")
 
     def _upload(self, name: str, em: Emulator) -> None:

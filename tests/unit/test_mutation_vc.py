@@ -756,6 +756,8 @@ def test_a_commit_of_the_virtual_client_always_has_a_path() -> None:
     leaves = dict(w.bob.members())
     assert len(leaves) == 3
     assert leaves[LeafIndex(1)].encryption_key != vc_leaf.encryption_key
+    # carol's KeyPackage is not from the DS's directory: her Welcome is kept unrouted
+    assert [gid for gid, _ in w.vc.unrouted_welcomes] == [G1]
 
 
 def test_each_sibling_commit_is_one_rederivation() -> None:
