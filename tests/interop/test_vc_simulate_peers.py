@@ -2,7 +2,9 @@
 2 --peers mlsvc,mls-rs,ts-mls --ops 300 --seed 1` holds with every operation kind, no
 (key, nonce) reuse, no misattribution and nothing undecryptable (strong DS), under both
 profiles (mlsvc.vc.profiles: "draft-00" and "latest", `--profile`); and issue 15's check,
-the same command with `--profile latest --seed 3`. About 8-12 s a run on two cores."""
+the same command with `--profile latest --seed 3`. Under latest the virtual client
+creates the last group itself (latest §5.4; the command's default). About 5-12 s a run
+on two cores."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ def test_simulation_with_three_engines_holds(profile: Profile, seed: int) -> Non
     # the run followed the profile it was given: every emulator's emulation group
     # records it (no entry for draft-00) and it is in the report (`--json`)
     assert report.config.profile is profile
+    assert report.config.groups_created_by_vc == (1 if profile is Profile.LATEST else 0)
     for em in sim.vc.emulators.values():
         assert em.vc.profile is profile
         assert recorded_profile(em.emu.context.extensions) is profile

@@ -33,7 +33,11 @@ of latest §5.5.2 (no ExternalJoin action: the external commit reaches the sibli
 through the DS, its init secret in the DerivationInfoTBE, §5.3), LeafNodes from the
 leaf_node operation ratchet (§5.2), the reuse guard from reuse_guard_secret (§5.6.2) and
 the generation ID bound to group and epoch (§5.6.3). No scenario is draft-00-specific:
-each check above holds under both texts. The check also asserts that every emulator's
+each check above holds under both texts. In these scripts a foreign engine creates both
+groups under both profiles (`vc_created_groups=0`, the script as written); one more run,
+latest only, has the virtual client create group-1 itself (latest §5.4, as `mlsvc vc
+simulate --profile latest` does by default), so that step 2's external commit is a
+resync of a group the virtual client made. The check also asserts that every emulator's
 emulation group records the profile and that its retained epochs are of that profile
 (with reuse_guard_secret, the fifth epoch secret of latest §5.2, under latest only).
 """
@@ -275,13 +279,22 @@ class Script:
 
 
 @pytest.fixture
-def simulation(request: pytest.FixtureRequest, profile: Profile) -> Iterator[Simulation]:
+def vc_created_groups() -> int:
+    """How many groups (the last ones) the virtual client creates itself: none in the
+    script as written (a foreign engine creates both)."""
+    return 0
+
+
+@pytest.fixture
+def simulation(request: pytest.FixtureRequest, profile: Profile,
+               vc_created_groups: int) -> Iterator[Simulation]:
     engines, suite = request.param
     for e in engines:
         require(e)
     try:
         sim = Simulation(SimulationConfig(emulators=EMULATORS, groups=2, peers=engines,
-                                          suite=suite, seed=7, profile=profile))
+                                          suite=suite, seed=7, profile=profile,
+                                          vc_created_groups=vc_created_groups))
     except PeerUnavailable as exc:  # e.g. the ts-mls bridge does not start
         missing_peer("/".join(engines), str(exc))
         raise  # not reached
@@ -293,7 +306,26 @@ def simulation(request: pytest.FixtureRequest, profile: Profile) -> Iterator[Sim
                          ids=[str(p.id) for p in SCENARIOS], indirect=True)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_virtual_client_with_peers(simulation: Simulation, profile: Profile) -> None:
-    sim = simulation
+    run_script(simulation)
+
+
+@pytest.mark.parametrize("simulation", [SCENARIOS[-1].values], ids=[str(SCENARIOS[-1].id)],
+                         indirect=True)
+@pytest.mark.parametrize("profile", [pytest.param(Profile.LATEST, id="latest")])
+@pytest.mark.parametrize("vc_created_groups", [pytest.param(1, id="vc-created-group")])
+def test_virtual_client_in_a_group_it_created(simulation: Simulation,
+                                              profile: Profile,
+                                              vc_created_groups: int) -> None:
+    """latest §5.4 (draft-00 does not specify it): the virtual client created group-1 and
+    added the peers; every emulator holds it from the start; then the same script."""
+    s = Script(simulation)
+    s.check()
+    assert s.holders(EXTERNAL_GROUP) == simulation.names
+    assert all(c.member for c in simulation.peers[EXTERNAL_GROUP])
+    run_script(simulation)
+
+
+def run_script(sim: Simulation) -> None:
     s = Script(sim)
     em0, em1, em2 = sim.names
     s.check()
