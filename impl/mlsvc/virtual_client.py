@@ -37,7 +37,12 @@ from mlsvc.messages.framing import PublicMessage
 from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.store import Store
-from mlsvc.vc.codepoints import RETAINED_EPOCHS
+from mlsvc.vc.codepoints import (
+    DEFAULT_VC_CODEPOINTS,
+    LATEST_VC_CODEPOINTS,
+    RETAINED_EPOCHS,
+    VCCodePoints,
+)
 from mlsvc.vc.durable import Checkpointer, restore
 from mlsvc.vc.emulator import (
     Consistency,
@@ -109,7 +114,8 @@ class VirtualClient:
                export_observer: Callable[[int, bytes], None] | None = None,
                readings: Readings = NO_READINGS,
                retained_epochs: int = RETAINED_EPOCHS,
-               profile: Profile | str = DEFAULT_PROFILE) -> VirtualClient:
+               profile: Profile | str = DEFAULT_PROFILE,
+               codepoints: VCCodePoints | None = None) -> VirtualClient:
         """A virtual client whose first emulator creates the emulation group and adds the
         others by Welcome, all registered at the DS. `seed` makes every random draw
         reproducible (one SeededRandom per emulator); None uses the system's.
@@ -117,12 +123,18 @@ class VirtualClient:
         readings of draft-00 (mlsvc.vc.readings; findings, never for deployment; F3 is
         the DS's own option). `retained_epochs`: R of P19. `profile`: the text the
         virtual client follows ("draft-00" or "latest", mlsvc.vc.profiles), recorded in
-        the emulation group."""
+        the emulation group. `codepoints`: the virtual-client component IDs (default:
+        draft-00's three, P7; under latest the text's one virtual_clients component,
+        `LATEST_VC_CODEPOINTS`)."""
         if not emulator_names or len(set(emulator_names)) != len(emulator_names):
             raise StateError("a virtual client needs one or more distinct emulator names")
+        p = profile_of(profile)
+        if codepoints is None:
+            codepoints = (LATEST_VC_CODEPOINTS if p is Profile.LATEST
+                          else DEFAULT_VC_CODEPOINTS)
         config = VirtualClientConfig(vc_id.encode(), suite, consistency,
                                      retained_epochs=retained_epochs, readings=readings,
-                                     profile=profile_of(profile))
+                                     profile=p, codepoints=codepoints)
         cs = get_suite(suite)
         ems: dict[str, Emulator] = {}
         for name in emulator_names:

@@ -223,6 +223,13 @@ def test_vc_code_points_are_distinct_non_zero_uint16() -> None:
     for same in ((5, 5, 6), (5, 6, 5), (6, 5, 5)):
         with pytest.raises(ParameterError):
             VCCodePoints(*same)
+    # one ID for the three (latest §9's single virtual_clients component), never the
+    # profile record's
+    assert VCCodePoints(6, 6, 6).virtual_client_action == 6
+    with pytest.raises(ParameterError):
+        VCCodePoints(6, 6, 6, profile=6)
+    with pytest.raises(ParameterError):
+        VCCodePoints(1, 2, 3, profile=2)
 
 
 def test_group_transfer_keeps_the_proposed_updates_and_the_config() -> None:

@@ -665,7 +665,7 @@ def test_bad_latest_stores_are_refused() -> None:
             (b"\x00\x00" + b"\x08draft-00" + b"\x80\x04", "format 3 for the draft-00"),
             (b"\x00\x00" + b"\x06newest" + b"\x80\x04", "unknown profile"),
             (b"\x00\x00" + b"\x02\xff\xfe" + b"\x80\x04", "unknown profile"),
-            (b"\x00\x00" + b"\x06latest" + b"\x80\x01", "distinct"),  # 0x8001 twice
+            (b"\x00\x00" + b"\x06latest" + b"\x80\x01", "ID of its own"),  # 0x8001 twice
             (b"\x00\x00" + b"\x06latest" + b"\x00\x00", "non-zero"),  # component 0
             (b"\x00\x00" + b"\x06latest", "truncated"),
             (b"\x80\x00" + b"\x06latest" + b"\x80\x04", "unknown literal readings"),

@@ -244,18 +244,21 @@ def test_any_changed_byte_of_a_vc_message_fails(index: int) -> None:
         assert "scenario" in result.failures()[0].detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding: latest §9 (IANA) registers ONE virtual_clients component whose ID is used "
-    "for the LeafNode's DerivationInfo, the SafeAAD VirtualClientAction, the GroupInfo's "
-    "NewEmulatorClientState and SafeExportSecret; under the latest profile the library "
-    "keeps draft-00 P7's three IDs (0x8001, 0x8002, 0x8003) and VCCodePoints refuses "
-    "equal IDs. Reproduce: `VCCodePoints(derivation_info=6, virtual_client_action=6, "
-    "new_emulator_client_state=6)` raises ParameterError ('the virtual-client "
-    "components need distinct IDs')"))
 def test_one_virtual_clients_component_as_the_later_text_registers() -> None:
+    """latest §9 registers ONE virtual_clients component for the LeafNode's
+    DerivationInfo, the SafeAAD VirtualClientAction, the GroupInfo's
+    NewEmulatorClientState and SafeExportSecret: the vectors export the epoch secret and
+    frame the action under the same ID, and a latest virtual client uses it everywhere."""
     for case in _cases():
         export = {e["component_id"] for e in case["epoch_secrets"]}
         assert export == {case["encodings"]["component_id"]}
+    from mlsvc.ds import DeliveryService
+    from mlsvc.virtual_client import VirtualClient
+
+    vc = VirtualClient.create(DeliveryService(), "one", ["a"], seed=b"one", profile="latest")
+    cp = vc.emulators["a"].vc.codepoints
+    assert cp.derivation_info == cp.virtual_client_action == cp.new_emulator_client_state
+    assert cp.profile not in (cp.derivation_info,)
 
 
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

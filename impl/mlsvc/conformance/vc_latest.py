@@ -89,12 +89,12 @@ def _bytes(label: str, suite: int, n: int) -> bytes:
 
 def _gen_epoch(cs: CipherSuite, epoch_secret: bytes) -> dict[str, Any]:
     from mlsvc.ext.safe_export import SafeExporter, application_export_secret
-    from mlsvc.vc.codepoints import DEFAULT_VC_CODEPOINTS
+    from mlsvc.vc.codepoints import LATEST_VC_CODEPOINTS
     from mlsvc.vc.epoch import derive_epoch_secrets
     from mlsvc.vc.profiles import Profile
 
     root = application_export_secret(cs, epoch_secret)
-    cid = DEFAULT_VC_CODEPOINTS.derivation_info
+    cid = LATEST_VC_CODEPOINTS.derivation_info
     ees = SafeExporter(cs, root).export(cid)
     s = derive_epoch_secrets(cs, ees, Profile.LATEST)
     assert s.reuse_guard_secret is not None
@@ -339,9 +339,9 @@ def _gen_encodings(cs: CipherSuite, epoch_id: bytes) -> dict[str, Any]:
     from mlsvc.ext.safe_aad import encode_items
     from mlsvc.vc.actions import LatestKeyPackageInfo, LatestKeyPackageUpload
     from mlsvc.vc.actions import VirtualClientAction as Action
-    from mlsvc.vc.codepoints import DEFAULT_VC_CODEPOINTS
+    from mlsvc.vc.codepoints import LATEST_VC_CODEPOINTS
 
-    cid = DEFAULT_VC_CODEPOINTS.virtual_client_action
+    cid = LATEST_VC_CODEPOINTS.virtual_client_action
     infos = tuple(LatestKeyPackageInfo(_bytes(f"kp ref {i}", cs.id, cs.nh), i)
                   for i in range(2))
     kpu = LatestKeyPackageUpload(epoch_id, 2, 5, infos)
@@ -607,11 +607,12 @@ _L_KEY_PACKAGE_SEED = b"key package seed"
 _L_GROUP_CREATION = b"Group Creation"
 _KEY_PACKAGE, _LEAF_NODE, _APPLICATION = 1, 2, 3  # VirtualClientOperationType (§6.1.2)
 _SOURCE_KEY_PACKAGE, _SOURCE_UPDATE, _SOURCE_COMMIT = 1, 2, 3  # RFC 9420 LeafNodeSource
-# The library's component IDs under both profiles (P7's private-use values): the later
-# text registers one virtual_clients component for LN, AD, ES and GI (latest §9); these
-# vectors record the IDs used (epoch_secrets[].component_id, encodings.component_id).
+# The later text registers one virtual_clients component for LN, AD, ES and GI (latest
+# §9); the library's latest default is P7's private-use 0x8001 for it (its suggested
+# 0x0006 is not assigned). The vectors record it (epoch_secrets[].component_id,
+# encodings.component_id), and the checker requires the one ID in both places.
 _DERIVATION_INFO_ID = 0x8001
-_ACTION_ID = 0x8002
+_ACTION_ID = _DERIVATION_INFO_ID
 _APP_DATA_DICTIONARY = 0x0006
 _EXPORTER_DEPTH = 16
 
