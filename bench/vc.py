@@ -1,4 +1,5 @@
-"""Emulation overhead of virtual clients (draft-ietf-mls-virtual-clients-00).
+"""Emulation overhead of virtual clients (draft-ietf-mls-virtual-clients-00 and the
+authors' later text: both profiles, `mlsvc.vc.profiles`, in the same run).
 
 For higher-level groups of n = 16, 128, 512 (`--quick`: 16, 128) and suite 0x0001, a
 virtual client of three emulators (phone, laptop, tablet, one emulation group) against
@@ -39,11 +40,20 @@ encrypted to the n-1 other leaves) and "full" (after each copath helper and the 
 committed with a path: log2 n encryptions per path, the state of a group in use). Every
 commit is processed by every instantiated member before the next one.
 
+Profiles. Every virtual-client row is measured for each profile (`--vc-profiles`,
+default both): "draft-00" (a PPRF per emulation epoch, P2-P4) and "latest" (the operation
+secret tree of latest §5.2, KeyPackage batches and seeds, DerivationInfoTBE, the reuse
+guard from reuse_guard_secret, the generation ID bound to group and epoch). Per size one
+ordinary group and one group per profile, made alike; each round takes one sample of the
+ordinary client and one of each profile's virtual client, so both overheads come from
+the same ordinary samples, and latest / draft-00 is the ratio of their medians.
+
 Method: as bench.group: `time.perf_counter`, cyclic GC paused, interleaved rounds (each
-round one sample of the ordinary and one of the virtual client, the order alternating
-by round), same process. Run: `python -m bench.vc [--quick]`; `python -m bench.vc
---profile [--n N]` prints cProfile's top functions of the virtual client's commit and of
-the sibling's processing (full tree). Not a test: figures only.
+round one sample of every side, the order rotating by round), same process. Run:
+`python -m bench.vc [--quick] [--vc-profiles draft-00 latest]`; `python -m bench.vc
+--profile [--n N] [--vc-profiles latest]` prints cProfile's top functions of the
+virtual client's commit and of the sibling's processing (full tree; the first profile
+given). Not a test: figures only.
 """
 
 from __future__ import annotations
@@ -70,6 +80,7 @@ from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Add
 from mlsvc.vc.emulator import Emulator, Outgoing, VirtualClientConfig
+from mlsvc.vc.profiles import Profile
 
 SIZES = (16, 128, 512)
 QUICK_SIZES = (16, 128)
@@ -90,6 +101,8 @@ SEND_RECV = "send + receive"
 SEND = "  send"
 RECV = "  receive"
 GOAL_ROWS = (COMMIT, PROCESS)
+PROFILES: tuple[Profile, ...] = tuple(Profile)  # draft-00, latest
+ORDINARY = "ordinary"
 
 
 Sample = tuple[float, float]  # (wall-clock seconds, CPU seconds of this process)
@@ -121,12 +134,12 @@ def _ident(cs: CipherSuite, name: bytes) -> Identity:
 
 
 class VirtualClient:
-    """Three emulators in one emulation group; `fan_out` delivers an emulation Commit
-    to the siblings and reports it accepted to its sender."""
+    """Three emulators in one emulation group following `profile`; `fan_out` delivers an
+    emulation Commit to the siblings and reports it accepted to its sender."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile: Profile = Profile.DRAFT_00) -> None:
         cs = get_suite(1)
-        vcc = VirtualClientConfig(b"vc")
+        vcc = VirtualClientConfig(b"vc", profile=profile)
         self.emulators = [Emulator(n, _ident(cs, n), vcc, system_random)
                           for n in (b"phone", b"laptop", b"tablet")]
         a, b, c = self.emulators
@@ -157,14 +170,9 @@ class VirtualClient:
 
 
 @dataclass
-class Pair:
-    """The two groups of one size: ordinary members (leaf n-1: `last`) and the same
-    with the virtual client at leaf n-1."""
+class Side:
+    """The group of one size with a virtual client (of one profile) at leaf n-1."""
 
-    n: int
-    creator: Group
-    last: Group
-    helpers: list[Group]
     vcreator: Group
     vc: VirtualClient
     vhelpers: list[Group]
@@ -184,33 +192,6 @@ class Pair:
     @property
     def tablet(self) -> Emulator:
         return self.vc.emulators[2]
-
-    # ordinary ------------------------------------------------------------------
-
-    def commit(self) -> tuple[Sample, bytes]:
-        box: list[bytes] = []
-
-        def run() -> None:
-            o = self.last.commit(force_path=True)
-            self.last.merge_pending_commit()
-            box.append(o.commit)
-
-        return timed(run), box[0]
-
-    def process(self, commit: bytes) -> tuple[Sample, Sample]:
-        """(the creator's process, leaf n-2's process) of the ordinary commit."""
-        creator = timed(lambda: self.creator.process(commit))
-        neighbour = timed(lambda: self.helpers[0].process(commit))
-        for h in self.helpers[1:]:
-            h.process(commit)
-        return creator, neighbour
-
-    def send(self) -> tuple[Sample, bytes]:
-        box: list[bytes] = []
-        return timed(lambda: box.append(self.last.encrypt(PAYLOAD))), box[0]
-
-    def receive(self, message: bytes) -> Sample:
-        return timed(lambda: self.creator.process(message))
 
     # virtual client ------------------------------------------------------------
 
@@ -246,14 +227,56 @@ class Pair:
     def vreceive(self, message: bytes) -> Sample:
         return timed(lambda: self.laptop.deliver(self.gid, message))
 
+
+@dataclass
+class Pair:
+    """The groups of one size: ordinary members (leaf n-1: `last`) and, per profile, the
+    same with the virtual client at leaf n-1 (`sides`)."""
+
+    n: int
+    creator: Group
+    last: Group
+    helpers: list[Group]
+    sides: dict[Profile, Side]
+
+    # ordinary ------------------------------------------------------------------
+
+    def commit(self) -> tuple[Sample, bytes]:
+        box: list[bytes] = []
+
+        def run() -> None:
+            o = self.last.commit(force_path=True)
+            self.last.merge_pending_commit()
+            box.append(o.commit)
+
+        return timed(run), box[0]
+
+    def process(self, commit: bytes) -> tuple[Sample, Sample]:
+        """(the creator's process, leaf n-2's process) of the ordinary commit."""
+        creator = timed(lambda: self.creator.process(commit))
+        neighbour = timed(lambda: self.helpers[0].process(commit))
+        for h in self.helpers[1:]:
+            h.process(commit)
+        return creator, neighbour
+
+    def send(self) -> tuple[Sample, bytes]:
+        box: list[bytes] = []
+        return timed(lambda: box.append(self.last.encrypt(PAYLOAD))), box[0]
+
+    def receive(self, message: bytes) -> Sample:
+        return timed(lambda: self.creator.process(message))
+
     # tree shape ------------------------------------------------------------------
 
     def populate(self) -> None:
-        """Each copath helper, then the creator, commits with a path (both groups)."""
-        for committers, members, emulators in (
-                ([*self.helpers, self.creator], [self.creator, self.last, *self.helpers], []),
-                ([*self.vhelpers, self.vcreator], [self.vcreator, *self.vhelpers],
-                 self.vc.emulators)):
+        """Each copath helper, then the creator, commits with a path (every group)."""
+        groups: list[tuple[list[Group], list[Group], list[Emulator], bytes]] = [
+            ([*self.helpers, self.creator], [self.creator, self.last, *self.helpers], [],
+             b"")]
+        for v in self.sides.values():
+            groups.append(([*v.vhelpers, v.vcreator], [v.vcreator, *v.vhelpers],
+                           v.vc.emulators, v.gid))
+        for committers, members, emulators, gid in groups:
             for c in committers:
                 o = c.commit(force_path=True)
                 c.merge_pending_commit()
@@ -261,11 +284,12 @@ class Pair:
                     if g is not c:
                         g.process(o.commit)
                 for e in emulators:
-                    e.deliver(self.gid, o.commit)
+                    e.deliver(gid, o.commit)
 
 
-def build(n: int) -> Pair:
-    """The two groups of size n (see the module docstring)."""
+def build(n: int, profiles: Sequence[Profile] = PROFILES) -> Pair:
+    """The groups of size n, one per profile besides the ordinary one (see the module
+    docstring)."""
     cs = get_suite(1)
     config = GroupConfig(supported_extensions=(DEFAULT_CODEPOINTS.app_data_dictionary,))
     helper_leaves = copath_helpers(n)
@@ -283,15 +307,19 @@ def build(n: int) -> Pair:
     creator, welcome, bundles = group(last_bundle.key_package)
     last = Group.join(welcome, last_bundle, config)
     helpers = [Group.join(welcome, bundles[i], config) for i in helper_leaves]
-    vc = VirtualClient()
-    vcreator, vwelcome, vbundles = group(vc.key_package())
-    for e in vc.emulators:
-        e.welcome(vwelcome)
-    vhelpers = [Group.join(vwelcome, vbundles[i], config) for i in helper_leaves]
-    pair = Pair(n, creator, last, helpers, vcreator, vc, vhelpers)
-    assert int(pair.phone.groups[pair.gid].group.own_leaf) == int(last.own_leaf) == n - 1
-    assert int(helpers[0].own_leaf) == int(vhelpers[0].own_leaf) == n - 2
-    return pair
+    sides: dict[Profile, Side] = {}
+    for p in profiles:
+        vc = VirtualClient(p)
+        vcreator, vwelcome, vbundles = group(vc.key_package())
+        for e in vc.emulators:
+            e.welcome(vwelcome)
+        vhelpers = [Group.join(vwelcome, vbundles[i], config) for i in helper_leaves]
+        side = sides[p] = Side(vcreator, vc, vhelpers)
+        assert int(side.phone.groups[side.gid].group.own_leaf) == n - 1
+        assert int(vhelpers[0].own_leaf) == n - 2
+        assert all(e.vc.profile is p for e in vc.emulators)
+    assert int(last.own_leaf) == n - 1 and int(helpers[0].own_leaf) == n - 2
+    return Pair(n, creator, last, helpers, sides)
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -300,15 +328,24 @@ def build(n: int) -> Pair:
 @dataclass
 class Row:
     ordinary: list[Sample] = field(default_factory=list)
-    virtual: list[Sample] = field(default_factory=list)
+    virtual: dict[Profile, list[Sample]] = field(default_factory=dict)
 
     @staticmethod
     def ms(samples: list[Sample], cpu: bool = False) -> float | None:
         return statistics.median(s[cpu] for s in samples) * 1000 if samples else None
 
-    def ratio(self, cpu: bool = False) -> float | None:
-        o, v = self.ms(self.ordinary, cpu), self.ms(self.virtual, cpu)
+    def v(self, p: Profile) -> list[Sample]:
+        return self.virtual.setdefault(p, [])
+
+    def ratio(self, p: Profile, cpu: bool = False) -> float | None:
+        """Overhead of profile p's virtual client: its median / the ordinary median."""
+        o, v = self.ms(self.ordinary, cpu), self.ms(self.v(p), cpu)
         return None if o is None or v is None or o <= 0 else v / o
+
+    def between(self, cpu: bool = False) -> float | None:
+        """latest / draft-00 (medians), when both were measured."""
+        a, b = (self.ms(self.virtual.get(p, []), cpu) for p in PROFILES)
+        return None if a is None or b is None or a <= 0 else b / a
 
 
 Key = tuple[str, str, int | None]  # (operation, tree shape, n)
@@ -317,27 +354,31 @@ Key = tuple[str, str, int | None]  # (operation, tree shape, n)
 @dataclass
 class Run:
     sizes: Sequence[int]
+    profiles: Sequence[Profile] = PROFILES
     rows: dict[Key, Row] = field(default_factory=dict)
 
     def row(self, op: str, shape: str, n: int | None) -> Row:
         return self.rows.setdefault((op, shape, n), Row())
 
 
-def _sides(i: int) -> tuple[bool, bool]:
-    """Round i's order: ordinary first in even rounds, the virtual client in odd ones."""
-    return (False, True) if i % 2 == 0 else (True, False)
+def _sides(i: int, profiles: Sequence[Profile]) -> list[Profile | None]:
+    """Round i's order: the ordinary client (None) and each profile's virtual client,
+    rotated by one each round (so each goes first, middle and last alike)."""
+    sides: list[Profile | None] = [None, *profiles]
+    k = i % len(sides)
+    return sides[k:] + sides[:k]
 
 
 def measure_key_packages(run: Run, reps: int) -> None:
     cs = get_suite(1)
     config = GroupConfig(supported_extensions=(DEFAULT_CODEPOINTS.app_data_dictionary,))
     identity = _ident(cs, b"ordinary")
-    vc = VirtualClient()
-    phone = vc.emulators[0]
+    vcs = {p: VirtualClient(p) for p in run.profiles}
     total, emu, derive = (run.row(KP, "-", None), run.row(KP_EMU, "-", None),
                           run.row(KP_DERIVE, "-", None))
 
-    def virtual(emulation_only: bool) -> Sample:
+    def virtual(vc: VirtualClient, emulation_only: bool) -> Sample:
+        phone = vc.emulators[0]
         box: list[Outgoing] = []
 
         def step() -> None:
@@ -350,20 +391,20 @@ def measure_key_packages(run: Run, reps: int) -> None:
         return sample
 
     for i in range(reps):
-        for is_virtual in _sides(i):
-            if not is_virtual:
+        for side in _sides(i, run.profiles):
+            if side is None:
                 t = timed(lambda: create_key_package(cs, identity, config))
                 for row in (total, emu, derive):
                     row.ordinary.append(t)
             else:
-                t_total, t_emu = virtual(False), virtual(True)
-                total.virtual.append(t_total)
-                emu.virtual.append(t_emu)
-                derive.virtual.append(_minus(t_total, t_emu))
+                t_total, t_emu = virtual(vcs[side], False), virtual(vcs[side], True)
+                total.v(side).append(t_total)
+                emu.v(side).append(t_emu)
+                derive.v(side).append(_minus(t_total, t_emu))
 
 
 def measure_size(run: Run, n: int) -> None:
-    pair = build(n)
+    pair = build(n, run.profiles)
     reps = REPS[n]
     for shape in ("sparse", "full"):
         if shape == "full":
@@ -371,8 +412,8 @@ def measure_size(run: Run, n: int) -> None:
         commit, process, nxt, other = (run.row(op, shape, n) for op in (
             COMMIT, PROCESS, PROCESS_NEXT, PROCESS_OTHER))
         for i in range(reps):
-            for is_virtual in _sides(i):
-                if not is_virtual:
+            for p in _sides(i, run.profiles):
+                if p is None:
                     t, message = pair.commit()
                     commit.ordinary.append(t)
                     creator, neighbour = pair.process(message)
@@ -380,27 +421,28 @@ def measure_size(run: Run, n: int) -> None:
                     other.ordinary.append(creator)
                     nxt.ordinary.append(neighbour)
                 else:
-                    t, message = pair.vcommit()
-                    commit.virtual.append(t)
-                    sibling, member = pair.vprocess(message)
-                    process.virtual.append(sibling)
-                    nxt.virtual.append(sibling)
-                    other.virtual.append(member)
+                    side = pair.sides[p]
+                    t, message = side.vcommit()
+                    commit.v(p).append(t)
+                    sibling, member = side.vprocess(message)
+                    process.v(p).append(sibling)
+                    nxt.v(p).append(sibling)
+                    other.v(p).append(member)
     both, send, recv = (run.row(op, "full", n) for op in (SEND_RECV, SEND, RECV))
     for i in range(MSG_REPS):
-        for is_virtual in _sides(i):
-            if not is_virtual:
+        for p in _sides(i, run.profiles):
+            if p is None:
                 ts, message = pair.send()
                 tr = pair.receive(message)
             else:
-                ts, message = pair.vsend()
-                tr = pair.vreceive(message)
+                ts, message = pair.sides[p].vsend()
+                tr = pair.sides[p].vreceive(message)
             for row, t in ((send, ts), (recv, tr), (both, _plus(ts, tr))):
-                (row.virtual if is_virtual else row.ordinary).append(t)
+                (row.ordinary if p is None else row.v(p)).append(t)
 
 
-def collect(sizes: Sequence[int]) -> Run:
-    run = Run(sizes)
+def collect(sizes: Sequence[int], profiles: Sequence[Profile] = PROFILES) -> Run:
+    run = Run(sizes, tuple(profiles))
     start = time.perf_counter()
     measure_key_packages(run, KP_REPS)
     _progress("KeyPackages", start)
@@ -434,16 +476,27 @@ ORDER = (KP, KP_EMU, KP_DERIVE, COMMIT, PROCESS, PROCESS_NEXT, PROCESS_OTHER, SE
 
 
 def table(run: Run) -> list[str]:
-    """The table as Markdown lines."""
-    lines = ["| operation | tree | n | ordinary ms | virtual client ms | overhead "
-             "| overhead, CPU time |",
-             "|---|---|--:|--:|--:|--:|--:|"]
+    """The table as Markdown lines: per profile its median (wall clock) and its overhead
+    by wall clock and by CPU time; with both profiles, latest / draft-00 (CPU time)."""
+    ps = list(run.profiles)
+    both = len(ps) == len(PROFILES)
+    head = ["operation", "tree", "n", "ordinary ms"]
+    head += [f"{p.value} ms" for p in ps]
+    head += [f"overhead {p.value}" for p in ps]
+    head += [f"overhead {p.value}, CPU" for p in ps]
+    head += ["latest / draft-00, CPU"] if both else []
+    lines = ["| " + " | ".join(head) + " |",
+             "|---|---|" + "--:|" * (len(head) - 2)]
     for op in ORDER:
         for (o, shape, n), row in run.rows.items():
             if o == op:
-                lines.append(f"| {op.strip()} | {shape} | {'-' if n is None else n} | "
-                             f"{_fmt(row.ms(row.ordinary))} | {_fmt(row.ms(row.virtual))} | "
-                             f"{_x(row.ratio())} | {_x(row.ratio(cpu=True))} |")
+                cells = [op.strip(), shape, "-" if n is None else str(n),
+                         _fmt(row.ms(row.ordinary))]
+                cells += [_fmt(row.ms(row.v(p))) for p in ps]
+                cells += [_x(row.ratio(p)) for p in ps]
+                cells += [_x(row.ratio(p, cpu=True)) for p in ps]
+                cells += [_x(row.between(cpu=True))] if both else []
+                lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -452,23 +505,27 @@ def goal_lines(run: Run) -> list[str]:
         return [f"goal (<= {GOAL:.2f}x for Commit and processing) applies at n={GOAL_N}: "
                 "not measured in this run"]
     out = [f"goal at n={GOAL_N}: overhead <= {GOAL:.2f}x for Commit and processing "
-           "(wall clock; CPU time; met when both are)"]
-    for op in GOAL_ROWS:
-        for shape in ("sparse", "full"):
-            row = run.rows[(op, shape, GOAL_N)]
-            r, c = row.ratio(), row.ratio(cpu=True)
-            verdict = ("n/a" if r is None or c is None else "met" if max(r, c) <= GOAL
-                       else "MISSED")
-            out.append(f"  {op:<28} {shape:<7} {_x(r)}; {_x(c)}: {verdict}")
+           "(wall clock; CPU time; met when both are), per profile"]
+    for p in run.profiles:
+        for op in GOAL_ROWS:
+            for shape in ("sparse", "full"):
+                row = run.rows[(op, shape, GOAL_N)]
+                r, c = row.ratio(p), row.ratio(p, cpu=True)
+                verdict = ("n/a" if r is None or c is None else "met" if max(r, c) <= GOAL
+                           else "MISSED")
+                out.append(f"  {p.value:<9} {op:<28} {shape:<7} {_x(r)}; {_x(c)}: "
+                           f"{verdict}")
     return out
 
 
 def print_report(run: Run) -> None:
-    print("Virtual client (3 emulators) against an ordinary mlsvc client, suite 0x0001")
+    print("Virtual client (3 emulators) against an ordinary mlsvc client, suite 0x0001, "
+          "profiles: " + ", ".join(p.value for p in run.profiles))
     print(f"median ms (wall clock); k = {KP_REPS} (KeyPackage), "
           + ", ".join(f"{REPS[n]} at n={n}" for n in run.sizes)
           + f" (commit, process), {MSG_REPS} (messages); overhead = virtual / ordinary "
-          "(medians),\nby wall clock and by process CPU time")
+          "(medians),\nby wall clock and by process CPU time, each profile against the "
+          "same ordinary samples")
     for line in table(run):
         print(line)
     print("KeyPackage: ordinary create_key_package vs create_key_packages(1) + accepted "
@@ -489,10 +546,13 @@ def print_report(run: Run) -> None:
 # --- profile -----------------------------------------------------------------------------
 
 
-def profile(n: int, rounds: int = 9, top: int = 25) -> None:
-    """cProfile of the virtual client's commit and of the sibling's processing (full)."""
-    pair = build(n)
-    pair.populate()
+def profile(n: int, rounds: int = 9, top: int = 25,
+            vc_profile: Profile = Profile.DRAFT_00) -> None:
+    """cProfile of the virtual client's commit and of the sibling's processing (full),
+    for the virtual client of `vc_profile`."""
+    built = build(n, (vc_profile,))
+    built.populate()
+    pair = built.sides[vc_profile]
     commit_prof, process_prof = cProfile.Profile(), cProfile.Profile()
     for _ in range(rounds):
         commit_prof.enable()
@@ -510,7 +570,8 @@ def profile(n: int, rounds: int = 9, top: int = 25) -> None:
                         ("sibling deliver", process_prof)):
         text = io.StringIO()
         pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(top)
-        print(f"== {title}, full tree, n={n}, {rounds} rounds: top {top} by cumulative ==")
+        print(f"== {title} ({vc_profile.value}), full tree, n={n}, {rounds} rounds: top "
+              f"{top} by cumulative ==")
         print(text.getvalue().strip())
         print()
 
@@ -523,12 +584,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=GOAL_N, help="size for --profile")
     parser.add_argument("--sizes", type=int, nargs="+", choices=SIZES,
                         help="measure only these sizes")
+    parser.add_argument("--vc-profiles", nargs="+", choices=[p.value for p in PROFILES],
+                        default=[p.value for p in PROFILES],
+                        help="the virtual client's profiles to measure (default both; "
+                             "--profile takes the first)")
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    profiles = tuple(dict.fromkeys(Profile(p) for p in args.vc_profiles))
     if args.profile:
-        profile(args.n)
+        profile(args.n, vc_profile=profiles[0])
         return
     start = time.perf_counter()
-    run = collect(args.sizes or (QUICK_SIZES if args.quick else SIZES))
+    run = collect(args.sizes or (QUICK_SIZES if args.quick else SIZES),
+                  tuple(p for p in PROFILES if p in profiles))
     print_report(run)
     print(f"(total {time.perf_counter() - start:.0f} s)")
 

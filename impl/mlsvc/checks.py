@@ -226,6 +226,17 @@ CHECKS: dict[str, tuple[str, str]] = {
                                 "operation ratchet that no earlier operation consumed (nor "
                                 "deleted past the skipped-generation bound): a consumed "
                                 "generation is never used again."),
+    "VC-KPU-DUPLICATE-INDEX": ("latest 5.5.1", "The key_package_index values of a "
+                               "KeyPackageUpload are unique within the upload; a recipient "
+                               "rejects the upload otherwise."),
+    "VC-KPU-SENDER": ("latest 5.5.1, P16", "A KeyPackageUpload's leaf_index is the leaf of "
+                      "the emulator whose Commit carries it, in the epoch it names."),
+    "VC-EXTERNAL-INIT-MISSING": ("latest 5.3", "The DerivationInfoTBE of the LeafNode of an "
+                                 "external Commit carries external_init_secret; an emulator "
+                                 "rejects the Commit when it is absent."),
+    "VC-PROFILE-MISMATCH": ("docs/PROFILES.md", "An emulator takes part in an emulation "
+                            "group only under the profile the group's GroupContext records "
+                            "(no record: draft-00)."),
     "VC-RG-1": ("draft-00 5.8", "The leaf index recovered from a reuse guard is a member of "
                 "the emulation group."),
 }

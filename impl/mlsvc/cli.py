@@ -2,8 +2,11 @@
 
     mlsvc vectors [--dir DIR] [--json]    run the official RFC 9420 vectors and the
                                           public vc-01 vectors (vectors/third-party)
-    mlsvc vectors generate NAME --out FILE   write this project's vectors (extensions, vc)
-    mlsvc vectors check NAME FILE [--json]   check one file of them (exit 0 iff all pass)
+    mlsvc vectors generate NAME --out FILE [--profile draft-00|latest]
+                                          write this project's vectors (extensions, vc;
+                                          --profile: vc only)
+    mlsvc vectors check NAME FILE [--json] [--profile draft-00|latest]
+                                          check one file of them (exit 0 iff all pass)
     mlsvc proofs [--json]                 check the Z3 obligations (proofs/)
     mlsvc model explore [...]             explore the executable model (model/)
     mlsvc model compare [...]             the findings under draft-00 and under latest
@@ -33,6 +36,7 @@ from mlsvc.conformance.base import FileResult
 from mlsvc.conformance.registry import (
     CHECKERS,
     GENERATORS,
+    VC_PROFILES,
     FolderReport,
     check_file,
     run_default,
@@ -109,16 +113,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from mlsvc.conformance.registry import GENERATORS
 
     module = importlib.import_module(f"mlsvc.conformance.{GENERATORS[args.name]}")
-    count: int = module.write(Path(args.out))
-    print(f"wrote {count} cases to {args.out}")
+    if args.profile is not None and args.name != "vc":
+        print(f"mlsvc vectors generate: --profile applies to vc only, not {args.name}",
+              file=sys.stderr)
+        return 2
+    count: int = (module.write(Path(args.out)) if args.profile is None
+                  else module.write(Path(args.out), profile=args.profile))
+    suffix = "" if args.profile is None else f" (profile {args.profile})"
+    print(f"wrote {count} cases to {args.out}{suffix}")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """`mlsvc vectors check NAME FILE`: exit 0 iff every case of every suite passes."""
     path = Path(args.file)
+    if args.profile is not None and args.name != "vc":
+        print(f"mlsvc vectors check: --profile applies to vc only, not {args.name}",
+              file=sys.stderr)
+        return 2
     try:
-        result = check_file(args.name, path)
+        result = check_file(args.name, path, profile=args.profile)
     except (OSError, ValueError) as exc:  # unreadable, or not JSON
         print(f"mlsvc vectors check: cannot read {path}: {exc}", file=sys.stderr)
         return 2
@@ -241,13 +255,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_vc_simulate(args: argparse.Namespace) -> int:
     """`mlsvc vc simulate`: exit 0 iff no violation (docs/VIRTUAL_CLIENTS.md)."""
+    from mlsvc.errors import ParameterError
     from mlsvc.simulate import SimulationConfig, simulate
     from mlsvc.vc.emulator import Consistency
+    from mlsvc.vc.profiles import Profile
 
     peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
     config = SimulationConfig(args.emulators, args.groups, peers, args.ops, args.seed,
                               args.suite, Consistency(args.ds), args.store, args.faults,
-                              args.crash_rate)
+                              args.crash_rate, Profile(args.profile),
+                              args.vc_created_groups)
+    try:
+        config.groups_created_by_vc  # noqa: B018  (checked before anything runs)
+    except ParameterError as exc:
+        print(f"mlsvc vc simulate: {exc}", file=sys.stderr)
+        return 2
     report = simulate(config)
     out = report.as_json()
     if args.json:
@@ -317,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     g = vsub.add_parser("generate", help="write a vector file of this project")
     g.add_argument("name", choices=sorted(GENERATORS))
     g.add_argument("--out", required=True, help="output JSON file")
+    g.add_argument("--profile", choices=list(VC_PROFILES), default=None,
+                   help="vc only: the text the vectors follow (default draft-00; latest "
+                        "writes vectors/generated/vc-latest.json's content)")
     g.set_defaults(func=cmd_generate)
     c = vsub.add_parser("check", help="check one vector file (this project's, or vc-01), "
                                       "per suite")
@@ -324,6 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("file", help="the JSON vector file")
     c.add_argument("--json", dest="check_json", action="store_true",
                    help="machine-readable output")
+    c.add_argument("--profile", choices=list(VC_PROFILES), default=None,
+                   help="vc only: require every suite to record this profile (default: "
+                        "check each by the profile it records)")
     c.set_defaults(func=cmd_check)
     sub.add_parser("proofs", help="check the Z3 obligations (mlsvc proofs --help)")
     sub.add_parser("model", help="explore the executable model (mlsvc model --help)")
@@ -343,6 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the DS delays, duplicates, reorders and drops deliveries to emulators")
     s.add_argument("--crash-rate", type=float, default=0.0,
                    help="chance to crash the acting emulator at each point (needs --store)")
+    s.add_argument("--profile", choices=["draft-00", "latest"], default="draft-00",
+                   help="the text the virtual client follows (docs/PROFILES.md)")
+    s.add_argument("--vc-created-groups", type=int, default=None,
+                   help="groups the virtual client creates itself (latest §5.4; default: "
+                        "1 under latest, 0 under draft-00)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_vc_simulate)
     p = sub.add_parser("study", help="studies of the draft's claims (docs/COSTS.md)")

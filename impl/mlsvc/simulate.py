@@ -37,7 +37,7 @@ from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import Consistency as DSConsistency
 from mlsvc.ds import Delivery, DeliveryKind, DeliveryService
 from mlsvc.ds.faults import FaultPolicy
-from mlsvc.errors import MLSError, StateError
+from mlsvc.errors import MLSError, ParameterError, StateError
 from mlsvc.group.config import Identity
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.peers import make_peer
@@ -46,6 +46,7 @@ from mlsvc.peers.base import Received as PeerReceived
 from mlsvc.store import MemoryStore, PrefixedStore, SQLiteStore, Store
 from mlsvc.vc import lifecycle
 from mlsvc.vc.emulator import Consistency, Emulator, OutgoingKind
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile
 from mlsvc.virtual_client import Event, VirtualClient
 
 VC_ID = "vc"
@@ -75,6 +76,21 @@ class SimulationConfig:
     store: str | None = None  # None, "memory" or "sqlite:PATH" (P23)
     faults: bool = False  # the DS delays, duplicates, reorders, drops on the way to emulators
     crash_rate: float = 0.0  # chance to crash the acting emulator at each point (needs a store)
+    profile: Profile = DEFAULT_PROFILE  # the text the virtual client follows (issue 15)
+    # how many groups (the last ones) the virtual client creates itself (latest §5.4),
+    # adding the peers by its own commit; None: one under latest, none under draft-00
+    vc_created_groups: int | None = None
+
+    @property
+    def groups_created_by_vc(self) -> int:
+        n = (1 if self.profile is Profile.LATEST else 0) if self.vc_created_groups is None \
+            else self.vc_created_groups
+        if n and self.profile is not Profile.LATEST:
+            raise ParameterError("draft-00 does not specify group creation by the virtual "
+                                 "client: vc_created_groups needs the latest profile")
+        if not 0 <= n <= self.groups:
+            raise ParameterError(f"vc_created_groups {n} is not within 0..{self.groups}")
+        return n
 
 
 class Crash(Exception):
@@ -118,7 +134,8 @@ class SimulationReport:
             "config": {"emulators": c.emulators, "groups": c.groups, "peers": list(c.peers),
                        "ops": c.ops, "seed": c.seed, "suite": c.suite,
                        "ds": c.consistency.value, "store": c.store, "faults": c.faults,
-                       "crash_rate": c.crash_rate},
+                       "crash_rate": c.crash_rate, "profile": c.profile.value,
+                       "vc_created_groups": c.groups_created_by_vc},
             "ops": self.ops,
             "by_kind": dict(sorted(self.by_kind.items())),
             "messages_sent": self.messages_sent,
@@ -184,7 +201,8 @@ class Simulation:
         self.next_emulator = config.emulators
         names = [f"em{i}" for i in range(config.emulators)]
         self.vc = VirtualClient.create(self.ds, VC_ID, names, suite=config.suite,
-                                       seed=seed, consistency=config.consistency)
+                                       seed=seed, consistency=config.consistency,
+                                       profile=config.profile)
         self.vc.on_point = self._maybe_crash
         for n in names:
             self._attach(n)
@@ -206,7 +224,10 @@ class Simulation:
                 self.ds.register_client(name)
                 clients.append(PeerClient(name, engine, gid, peer))
             self.peers[gid] = clients
-            self._create_group(gid, clients)
+            if g >= config.groups - config.groups_created_by_vc:
+                self._vc_create_group(gid, clients)
+            else:
+                self._create_group(gid, clients)
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -223,6 +244,17 @@ class Simulation:
             self._peer_commit(creator, lambda p: p.commit(adds=kps))
             for c in others:
                 c.member = True
+        self.deliver_all()
+
+    def _vc_create_group(self, gid: bytes, clients: list[PeerClient]) -> None:
+        """latest §5.4: the virtual client creates the group (its creation material
+        fanned out to every emulator) and adds the peers by a commit of its own."""
+        name = self.names[0]
+        self.vc.create_group(name, gid, self.cfg.suite)
+        for c in clients:
+            self.ds.upload_key_packages(c.name, [c.peer.key_package()])
+        kps = [self.ds.fetch_key_package(c.name) for c in clients]
+        self.vc.commit(name, gid, kps)
         self.deliver_all()
 
     @property

@@ -741,7 +741,14 @@ def _lanes() -> list[list[tuple[str, list[str]]]]:
                                 "--json"]) for f in FINDINGS]
     # the model judges the implementation (refine/, docs/REFINEMENT.md)
     vectors.append(("refinement", ["model", "refine", "--profile", "ci", "--json"]))
-    return [[("proofs", ["proofs", "--json"])], vectors, model]
+    # the second profile (docs/PROFILES.md): the later text run end to end with the three
+    # engines, and the model's verdicts under both texts
+    proofs = [("proofs", ["proofs", "--json"]),
+              ("latest profile", ["vc", "simulate", "--profile", "latest", "--emulators", "3",
+                                  "--groups", "2", "--peers", "mlsvc,mls-rs,ts-mls",
+                                  "--ops", "150", "--seed", "3", "--json"])]
+    model.append(("compare", ["model", "compare", "--json"]))
+    return [proofs, vectors, model]
 
 
 def _run_lane(lane: list[tuple[str, list[str]]]) -> dict[str, dict[str, Any]]:
@@ -831,6 +838,18 @@ def summarise(results: dict[str, dict[str, Any]], seconds: float) -> dict[str, A
         "ok": r["rc"] == 0, "runs": r["doc"].get("runs"), "steps": r["doc"].get("steps"),
         "invariants": len(r["doc"].get("invariants", [])),
         "failure": r["doc"].get("failure") or r["doc"].get("error")}
+    lp, cmp = results["latest profile"], results["compare"]
+    verdicts = [(f["verdicts"]["draft-00"]["verdict"], f["verdicts"]["latest"]["verdict"])
+                for f in cmp["doc"].get("findings", [])]
+    summary["profiles"] = {
+        "ok": lp["rc"] == 0 and cmp["rc"] == 0 and not lp["doc"].get("violations", [1]),
+        "ops": lp["doc"].get("ops"), "decrypted": lp["doc"].get("messages_decrypted"),
+        "violations": lp["doc"].get("violations", [lp["doc"].get("error")]),
+        "engines": lp["doc"].get("config", {}).get("peers"),
+        "findings": len(verdicts),
+        "fixed_by_latest": sum(v == ("found", "fixed") for v in verdicts),
+        "still_found": sum(v == ("found", "found") for v in verdicts),
+        "new_in_latest": sum(v[1] == "new" for v in verdicts)}
     summary["seconds"] = round(seconds, 1)
     summary["ok"] = all(x["ok"] for x in summary.values() if isinstance(x, dict))
     return summary
@@ -865,4 +884,11 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                  f"{r['steps']} steps, {r['invariants']} invariants on the model and on the "
                  "implementation's bytes after every step"
                  + (f": FAILED {r['failure']}" if not r["ok"] else "") + f": {mark(r['ok'])}")
+    lp = summary["profiles"]
+    lines.append(f"latest profile (docs/PROFILES.md): vc simulate --profile latest with "
+                 f"{', '.join(lp['engines'] or [])}: {lp['ops']} operations, "
+                 f"{lp['decrypted']} decryptions, {len(lp['violations'])} violations; "
+                 f"model compare: of {lp['findings']} findings {lp['fixed_by_latest']} fixed "
+                 f"by the later text, {lp['still_found']} still found, "
+                 f"{lp['new_in_latest']} new: {mark(lp['ok'])}")
     return lines

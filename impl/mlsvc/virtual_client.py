@@ -29,14 +29,20 @@ from mlsvc.crypto.random import SeededRandom, system_random
 from mlsvc.crypto.suites import get_suite
 from mlsvc.ds import Delivery, DeliveryKind, DeliveryService, Submitted, UnacceptableMessage
 from mlsvc.ds.wire import welcome_refs
-from mlsvc.errors import MLSError, StateError
+from mlsvc.errors import DecodeError, MLSError, StateError
 from mlsvc.group.config import Identity
 from mlsvc.group.events import CommitApplied
 from mlsvc.messages.codepoints import SenderType
 from mlsvc.messages.framing import PublicMessage
+from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.store import Store
-from mlsvc.vc.codepoints import RETAINED_EPOCHS
+from mlsvc.vc.codepoints import (
+    DEFAULT_VC_CODEPOINTS,
+    LATEST_VC_CODEPOINTS,
+    RETAINED_EPOCHS,
+    VCCodePoints,
+)
 from mlsvc.vc.durable import Checkpointer, restore
 from mlsvc.vc.emulator import (
     Consistency,
@@ -46,6 +52,7 @@ from mlsvc.vc.emulator import (
     Received,
     VirtualClientConfig,
 )
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile, profile_of
 from mlsvc.vc.readings import NO_READINGS, Readings
 
 MAX_RETRIES = 8
@@ -93,6 +100,9 @@ class VirtualClient:
         self.listeners: list[Callable[[Event], None]] = []
         self.sent: list[tuple[str, Outgoing, Submitted]] = []  # every submission, in order
         self.ignored: list[tuple[str, Delivery]] = []  # deliveries for groups not held
+        # Welcomes of our accepted commits the DS could not route (KeyPackages from
+        # outside its directory), (group_id, welcome): for the application to deliver
+        self.unrouted_welcomes: list[tuple[bytes, bytes]] = []
         self.removed: dict[str, Emulator] = {}  # removed emulators, kept for audits
 
     # --- creation --------------------------------------------------------------------------
@@ -103,17 +113,28 @@ class VirtualClient:
                consistency: Consistency = Consistency.STRONG,
                export_observer: Callable[[int, bytes], None] | None = None,
                readings: Readings = NO_READINGS,
-               retained_epochs: int = RETAINED_EPOCHS) -> VirtualClient:
+               retained_epochs: int = RETAINED_EPOCHS,
+               profile: Profile | str = DEFAULT_PROFILE,
+               codepoints: VCCodePoints | None = None) -> VirtualClient:
         """A virtual client whose first emulator creates the emulation group and adds the
         others by Welcome, all registered at the DS. `seed` makes every random draw
         reproducible (one SeededRandom per emulator); None uses the system's.
         `export_observer`: see `Emulator` (test vectors only). `readings`: literal
         readings of draft-00 (mlsvc.vc.readings; findings, never for deployment; F3 is
-        the DS's own option). `retained_epochs`: R of P19."""
+        the DS's own option). `retained_epochs`: R of P19. `profile`: the text the
+        virtual client follows ("draft-00" or "latest", mlsvc.vc.profiles), recorded in
+        the emulation group. `codepoints`: the virtual-client component IDs (default:
+        draft-00's three, P7; under latest the text's one virtual_clients component,
+        `LATEST_VC_CODEPOINTS`)."""
         if not emulator_names or len(set(emulator_names)) != len(emulator_names):
             raise StateError("a virtual client needs one or more distinct emulator names")
+        p = profile_of(profile)
+        if codepoints is None:
+            codepoints = (LATEST_VC_CODEPOINTS if p is Profile.LATEST
+                          else DEFAULT_VC_CODEPOINTS)
         config = VirtualClientConfig(vc_id.encode(), suite, consistency,
-                                     retained_epochs=retained_epochs, readings=readings)
+                                     retained_epochs=retained_epochs, readings=readings,
+                                     profile=p, codepoints=codepoints)
         cs = get_suite(suite)
         ems: dict[str, Emulator] = {}
         for name in emulator_names:
@@ -168,7 +189,12 @@ class VirtualClient:
     def _watched(self, em: Emulator) -> list[bytes]:
         if em.emulation is None:
             return []
-        return [em.emu.group_id, *sorted(set(em.groups) | em.expected_joins)]
+        joined = set(em.groups) | em.expected_joins
+        if em.vc.profile is Profile.LATEST:
+            # latest §5.5.2: no ExternalJoin announces a sibling's external join; the
+            # groups the DS counts the virtual client in are where its messages come
+            joined |= {gid for gid in self.ds.groups() if self.id in self.ds.members(gid)}
+        return [em.emu.group_id, *sorted(joined)]
 
     def _missing(self, name: str, em: Emulator, before_seq: int | None) -> list[Delivery]:
         """Deliveries addressed to `name` in its groups, past its cursors (and accepted
@@ -342,9 +368,11 @@ class VirtualClient:
             return None
         if d.kind is DeliveryKind.WELCOME:
             received = em.welcome(d.message)
-        elif (d.on_behalf_of == self.id and d.group_id in em.expected_joins
-              and _is_external_commit(d.message)):
-            # a sibling's ExternalJoin (§5.5.2), also a resync of a group we are in
+        elif (d.on_behalf_of == self.id and _is_external_commit(d.message)
+              and (d.group_id in em.expected_joins or em.vc.profile is Profile.LATEST)):
+            # a sibling's ExternalJoin (§5.5.2), also a resync of a group we are in; the
+            # later text announces none: the DS's GroupInfo of that epoch is the
+            # external join material (latest §5.5.2)
             gi = self.ds.group_info(d.group_id, d.epoch)
             received = em.follow_external_join(gi, d.message)
         elif (d.group_id != em.emu.group_id and d.group_id not in em.groups
@@ -403,6 +431,8 @@ class VirtualClient:
             em.refused(out)
             self.persist(name)
             return
+        if out.kind is OutgoingKind.COMMIT and out.welcome is not None:
+            self._route_welcome(name, out.group_id, out.welcome)
         result = em.accepted(out)
         self.persist(name)
         self.point(name, f"accepted:{out.kind.value}")
@@ -413,6 +443,23 @@ class VirtualClient:
             self.publish_group_info(name, out.group_id)
         if out.kind is OutgoingKind.EMULATION_COMMIT and not em.removed:
             self.publish_emulation_group_info(name)
+
+    def _route_welcome(self, name: str, group_id: bytes, welcome: bytes) -> None:
+        """The Welcome of an accepted commit of the virtual client that added members,
+        handed to the DS before the emulator hears the verdict (a restart that judges
+        the commit again finds it routed already: once only)."""
+        if any(w.message == welcome for w in self.ds.welcomes()):
+            return
+        try:
+            self.ds.send_welcome(name, group_id, welcome)
+        except UnacceptableMessage as exc:
+            if exc.code != "unknown-key-package-ref":
+                raise
+            # the new members' KeyPackages did not come from this DS's directory (a
+            # member's Add the commit took by reference): the DS cannot route it
+            self.unrouted_welcomes.append((group_id, welcome))
+            return
+        self.point(name, "welcome-routed")
 
     def _upload(self, name: str, em: Emulator) -> None:
         """KeyPackageUpload step two (§5.5.1): the KeyPackages the emulator holds for
@@ -519,6 +566,9 @@ class VirtualClient:
         if not self.emulators[by].vc.readings.removal_keeps_key_packages:  # F6 keeps them
             deleted = self.ds.outstanding_key_packages(self.id)
             self.ds.delete_key_packages(self.id)
+        known = self.emulators[by].key_packages
+        suites = [known[r].group_suite if r in known else self.emulators[by].vc.emulation_suite
+                  for r in deleted]  # before the Remove's acceptance forgets them
 
         def remove(em: Emulator) -> Outgoing:
             return em.remove_emulator(name.encode(), deleted)
@@ -535,6 +585,13 @@ class VirtualClient:
         if commit_groups:
             for gid in sorted(self.emulators[by].groups):
                 self.commit(by, gid)
+            if deleted and self.emulators[by].vc.profile is Profile.LATEST:
+                # latest §6.3: "Upload a fresh set of KeyPackages derived from the new
+                # emulation-group epoch to replace those deleted in step 1"
+                # as many per group suite as were deleted (a KeyPackage `by` did not
+                # know yet counts for the emulation group's suite)
+                for suite in sorted(set(suites)):
+                    self.upload_key_packages(by, suites.count(suite), suite)
         return verdict
 
     def onboard(self, emulator: Emulator, key_packages: int = 1) -> None:
@@ -623,8 +680,33 @@ class VirtualClient:
     def emulation_commit(self, name: str) -> Submitted:
         return self.act(name, lambda em: em.emulation_commit())
 
-    def commit(self, name: str, group_id: bytes) -> Submitted:
-        return self.act(name, lambda em: em.vc_commit(group_id), derives=True)
+    def commit(self, name: str, group_id: bytes, adds: Sequence[bytes] = ()) -> Submitted:
+        """A commit with a path of the virtual client in `group_id`; `adds`: KeyPackages
+        (MLSMessage bytes) of members it adds, welcomed through the DS."""
+        kps = [_key_package_of(kp) for kp in adds]
+        return self.act(name, lambda em: em.vc_commit(group_id, kps), derives=True)
+
+    def create_group(self, name: str, group_id: bytes, group_suite: int | None = None
+                     ) -> None:
+        """latest §5.4: `name` creates a higher-level group for the virtual client; the
+        group creation material (its GroupInfo with the tree) is published at the DS and
+        handed to every other emulator this loop runs before anything else of the group
+        (each first processes what the DS holds for it, so it has the emulation epoch
+        the creator used). The DS knows the group with the virtual client as its member."""
+        self.sync()
+        if self._unprocessed(name, self.emulators[name], self.emulation_group_id):
+            self.catch_up(name)
+        self.require_latest(name)
+        em = self.emulators[name]
+        group_info = em.create_group(group_id, group_suite)
+        self.persist(name)
+        self.point(name, "group-created")
+        self.ds.create_group(group_id, 0, [self.id])
+        self.ds.publish_group_info(group_id, group_info)
+        for other in sorted(self.emulators):
+            if other != name:
+                self.emulators[other].follow_group_creation(group_info)
+                self.persist(other)
 
     def update(self, name: str, group_id: bytes) -> Submitted:
         return self.act(name, lambda em: em.vc_update(group_id), derives=True)
@@ -634,9 +716,13 @@ class VirtualClient:
 
     def external_join(self, name: str, group_id: bytes) -> Submitted:
         """§5.5.2: the ExternalJoin Commit, then the external commit from the latest
-        published GroupInfo."""
+        published GroupInfo. Under the latest profile there is no ExternalJoin: the
+        external commit derives a leaf_node operation at once (so M4 applies, as for a
+        commit)."""
+        latest = self.emulators[name].vc.profile is Profile.LATEST
         return self.act(name, lambda em: em.external_join(group_id,
-                                                          self.ds.group_info(group_id)))
+                                                          self.ds.group_info(group_id)),
+                        derives=latest)
 
     def groups(self) -> set[bytes]:
         out: set[bytes] = set()
@@ -649,3 +735,10 @@ def _is_external_commit(message: bytes) -> bool:
     body = MLSMessage.decode(message).body
     return (isinstance(body, PublicMessage)
             and body.content.sender.sender_type == SenderType.NEW_MEMBER_COMMIT)
+
+
+def _key_package_of(data: bytes) -> KeyPackage:
+    body = MLSMessage.decode(data).body
+    if not isinstance(body, KeyPackage):
+        raise DecodeError("not a KeyPackage message")
+    return body

@@ -24,6 +24,22 @@ exactly one member; every application message was read, exactly once and with it
 content, by every other member, emulators included; every sibling attributed each
 message of an emulator (from the reuse guard, §5.8) to the emulator that sent it; and
 Simulation.check() (the same checks, plus no (key, nonce) pair used twice) passes.
+
+Both profiles (mlsvc.vc.profiles, docs/PROFILES.md) run every scenario: "draft-00" as
+above, and "latest" (the authors' later text), where the same script exercises that
+text's versions of each step: the KeyPackageUpload of latest §5.5.1 (leaf_index,
+generation, key_package_index; one key_package generation per upload), the external join
+of latest §5.5.2 (no ExternalJoin action: the external commit reaches the siblings
+through the DS, its init secret in the DerivationInfoTBE, §5.3), LeafNodes from the
+leaf_node operation ratchet (§5.2), the reuse guard from reuse_guard_secret (§5.6.2) and
+the generation ID bound to group and epoch (§5.6.3). No scenario is draft-00-specific:
+each check above holds under both texts. In these scripts a foreign engine creates both
+groups under both profiles (`vc_created_groups=0`, the script as written); one more run,
+latest only, has the virtual client create group-1 itself (latest §5.4, as `mlsvc vc
+simulate --profile latest` does by default), so that step 2's external commit is a
+resync of a group the virtual client made. The check also asserts that every emulator's
+emulation group records the profile and that its retained epochs are of that profile
+(with reuse_guard_secret, the fifth epoch secret of latest §5.2, under latest only).
 """
 
 from __future__ import annotations
@@ -41,6 +57,8 @@ from mlsvc.peers import FEATURES, PeerUnavailable, canonical
 from mlsvc.peers.base import Member
 from mlsvc.peers.base import Received as PeerReceived
 from mlsvc.simulate import EXPORT_LABEL, VC_ID, PeerClient, Simulation, SimulationConfig
+from mlsvc.vc.emulator import recorded_profile
+from mlsvc.vc.profiles import Profile
 from mlsvc.virtual_client import Event
 from tests.interop.conftest import missing_peer, require
 
@@ -55,6 +73,8 @@ SCENARIOS = [
     pytest.param(("ts-mls", "mlsvc"), 7, id="ts-mls+ours-suite7"),
     pytest.param(("mls-rs", "ts-mls", "mlsvc"), 1, id="mls-rs+ts-mls+ours-suite1"),
 ]
+# every scenario under both texts (about 11 s per profile on two cores)
+PROFILES = [pytest.param(p, id=p.value) for p in Profile]
 
 
 class Audit:
@@ -135,6 +155,14 @@ class Script:
     def check(self) -> None:
         """The per-epoch checks, explicitly, then Simulation.check()."""
         sim = self.sim
+        profile = sim.cfg.profile
+        for n in sim.names:
+            em = sim.vc.emulators[n]
+            assert em.vc.profile is profile
+            assert recorded_profile(em.emu.context.extensions) is profile, (
+                f"{n}'s emulation group does not record {profile.value}")
+            for ep in em.epochs.epochs.values():
+                assert ep.profile is profile, f"{n} holds a {ep.profile.value} epoch"
         for gid in sim.group_ids:
             holders = self.holders(gid)
             members = [c for c in sim.peers[gid] if c.member]
@@ -251,13 +279,22 @@ class Script:
 
 
 @pytest.fixture
-def simulation(request: pytest.FixtureRequest) -> Iterator[Simulation]:
+def vc_created_groups() -> int:
+    """How many groups (the last ones) the virtual client creates itself: none in the
+    script as written (a foreign engine creates both)."""
+    return 0
+
+
+@pytest.fixture
+def simulation(request: pytest.FixtureRequest, profile: Profile,
+               vc_created_groups: int) -> Iterator[Simulation]:
     engines, suite = request.param
     for e in engines:
         require(e)
     try:
         sim = Simulation(SimulationConfig(emulators=EMULATORS, groups=2, peers=engines,
-                                          suite=suite, seed=7))
+                                          suite=suite, seed=7, profile=profile,
+                                          vc_created_groups=vc_created_groups))
     except PeerUnavailable as exc:  # e.g. the ts-mls bridge does not start
         missing_peer("/".join(engines), str(exc))
         raise  # not reached
@@ -267,8 +304,28 @@ def simulation(request: pytest.FixtureRequest) -> Iterator[Simulation]:
 
 @pytest.mark.parametrize("simulation", [p.values for p in SCENARIOS],
                          ids=[str(p.id) for p in SCENARIOS], indirect=True)
-def test_virtual_client_with_peers(simulation: Simulation) -> None:
-    sim = simulation
+@pytest.mark.parametrize("profile", PROFILES)
+def test_virtual_client_with_peers(simulation: Simulation, profile: Profile) -> None:
+    run_script(simulation)
+
+
+@pytest.mark.parametrize("simulation", [SCENARIOS[-1].values], ids=[str(SCENARIOS[-1].id)],
+                         indirect=True)
+@pytest.mark.parametrize("profile", [pytest.param(Profile.LATEST, id="latest")])
+@pytest.mark.parametrize("vc_created_groups", [pytest.param(1, id="vc-created-group")])
+def test_virtual_client_in_a_group_it_created(simulation: Simulation,
+                                              profile: Profile,
+                                              vc_created_groups: int) -> None:
+    """latest §5.4 (draft-00 does not specify it): the virtual client created group-1 and
+    added the peers; every emulator holds it from the start; then the same script."""
+    s = Script(simulation)
+    s.check()
+    assert s.holders(EXTERNAL_GROUP) == simulation.names
+    assert all(c.member for c in simulation.peers[EXTERNAL_GROUP])
+    run_script(simulation)
+
+
+def run_script(sim: Simulation) -> None:
     s = Script(sim)
     em0, em1, em2 = sim.names
     s.check()

@@ -21,9 +21,16 @@ Two machines: a strongly consistent DS (every message readable by everyone), and
 eventually consistent one (P20): there a second sibling message on a generation may be
 lost to ordinary members (counted, accepted), never to an emulator (a violation).
 
-Sizes: HYPOTHESIS_PROFILE=ci (make test) runs the strong machine for 20 examples of 20
-steps and the eventual one for 10 of 20 (about 20 s together on an idle machine); "long"
-(make test-long) 300 and 150 examples of 40 steps; "dev" as ci but random.
+Both profiles (mlsvc.vc.profiles, docs/PROFILES.md): each machine runs with the virtual
+client following draft-00 and, as a subclass, the later text ("latest"); the profile is
+fixed per machine (not drawn), so a failure names its text, and the invariants check that
+every emulator, those added during the run included, follows it and that its emulation
+group records it.
+
+Sizes: HYPOTHESIS_PROFILE=ci (make test) runs each strong machine for 12 examples of 20
+steps and each eventual one for 6 of 20 (draft-00 had 20 and 10 alone; about 25 s for the
+four on two cores); "long" (make test-long) 300 and 150 examples of 40 steps under each
+profile; "dev" as ci but random.
 
 The lifecycle kinds (add_emulator, onboard_external, remove_emulator) are rules too;
 their preconditions hold only where the simulation offers them.
@@ -37,6 +44,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -50,7 +58,8 @@ from hypothesis.stateful import (
 
 from mlsvc.peers import PeerUnavailable
 from mlsvc.simulate import OP_KINDS, Simulation, SimulationConfig
-from mlsvc.vc.emulator import Consistency
+from mlsvc.vc.emulator import Consistency, recorded_profile
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile
 from tests.interop.conftest import missing_peer, require
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
@@ -80,6 +89,7 @@ def when_applicable(kind: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 class VirtualClientMachine(RuleBasedStateMachine):
     CONSISTENCY = Consistency.STRONG
+    VC_PROFILE = DEFAULT_PROFILE  # the text the virtual client follows (draft-00)
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,7 +115,8 @@ class VirtualClientMachine(RuleBasedStateMachine):
               data: st.DataObject, rnd: random.Random, entry: tuple[str, ...]) -> None:
         suite = 1 if "mls-rs" in peers else data.draw(st.sampled_from([1, 3]), label="suite")
         config = SimulationConfig(emulators=emulators, groups=groups, peers=peers,
-                                  suite=suite, seed=0, consistency=self.CONSISTENCY)
+                                  suite=suite, seed=0, consistency=self.CONSISTENCY,
+                                  profile=self.VC_PROFILE)
         try:
             self.sim = Simulation(config)
         except PeerUnavailable as exc:  # e.g. the ts-mls bridge does not start
@@ -225,6 +236,13 @@ class VirtualClientMachine(RuleBasedStateMachine):
         if self.sim is not None and not self.violations:
             self.sim.check()
 
+    @invariant()
+    def follows_its_profile(self) -> None:
+        if self.sim is not None:
+            for name, em in self.sim.vc.emulators.items():
+                assert em.vc.profile is self.VC_PROFILE, name
+                assert recorded_profile(em.emu.context.extensions) is self.VC_PROFILE, name
+
     def teardown(self) -> None:
         if self.sim is not None:
             self.sim.close()
@@ -237,6 +255,27 @@ class EventualVirtualClientMachine(VirtualClientMachine):
     CONSISTENCY = Consistency.EVENTUAL
 
 
+class LatestVirtualClientMachine(VirtualClientMachine):
+    """The strong machine with the virtual client following the later text."""
+
+    VC_PROFILE = Profile.LATEST
+
+
+class LatestEventualVirtualClientMachine(EventualVirtualClientMachine):
+    """The eventual machine (P20) with the virtual client following the later text."""
+
+    VC_PROFILE = Profile.LATEST
+
+
+MACHINES: dict[tuple[Consistency, Profile], type[VirtualClientMachine]] = {
+    (Consistency.STRONG, Profile.DRAFT_00): VirtualClientMachine,
+    (Consistency.STRONG, Profile.LATEST): LatestVirtualClientMachine,
+    (Consistency.EVENTUAL, Profile.DRAFT_00): EventualVirtualClientMachine,
+    (Consistency.EVENTUAL, Profile.LATEST): LatestEventualVirtualClientMachine,
+}
+PROFILES = [pytest.param(p, id=p.value) for p in Profile]
+
+
 def test_every_op_kind_is_a_rule() -> None:
     rules = {r.function.__name__ for r in VirtualClientMachine().rules}
     assert set(OP_KINDS) <= rules, set(OP_KINDS) - rules
@@ -247,13 +286,21 @@ def _require_peers() -> None:
         require(engine)
 
 
-def test_virtual_client_machine() -> None:
-    _require_peers()
-    run_state_machine_as_test(VirtualClientMachine, settings=machine_settings(20, 300))
+def test_machines_follow_their_profile() -> None:
+    for (consistency, profile), machine in MACHINES.items():
+        assert machine.CONSISTENCY is consistency and machine.VC_PROFILE is profile
 
 
-def test_virtual_client_machine_eventual() -> None:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_virtual_client_machine(profile: Profile) -> None:
     _require_peers()
-    run_state_machine_as_test(EventualVirtualClientMachine,
-                              settings=machine_settings(10, 150))
+    run_state_machine_as_test(MACHINES[Consistency.STRONG, profile],
+                              settings=machine_settings(12, 300))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_virtual_client_machine_eventual(profile: Profile) -> None:
+    _require_peers()
+    run_state_machine_as_test(MACHINES[Consistency.EVENTUAL, profile],
+                              settings=machine_settings(6, 150))
 

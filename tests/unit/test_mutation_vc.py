@@ -260,6 +260,13 @@ def test_vc_code_points_are_distinct_non_zero_uint16() -> None:
     for same in ((5, 5, 6), (5, 6, 5), (6, 5, 5)):
         with pytest.raises(ParameterError):
             VCCodePoints(*same)
+    # one ID for the three (latest §9's single virtual_clients component), never the
+    # profile record's
+    assert VCCodePoints(6, 6, 6).virtual_client_action == 6
+    with pytest.raises(ParameterError):
+        VCCodePoints(6, 6, 6, profile=6)
+    with pytest.raises(ParameterError):
+        VCCodePoints(1, 2, 3, profile=2)
 
 
 def test_group_transfer_keeps_the_proposed_updates_and_the_config() -> None:
@@ -793,6 +800,8 @@ def test_a_commit_of_the_virtual_client_always_has_a_path() -> None:
     leaves = dict(w.bob.members())
     assert len(leaves) == 3
     assert leaves[LeafIndex(1)].encryption_key != vc_leaf.encryption_key
+    # carol's KeyPackage is not from the DS's directory: her Welcome is kept unrouted
+    assert [gid for gid, _ in w.vc.unrouted_welcomes] == [G1]
 
 
 def test_each_sibling_commit_is_one_rederivation() -> None:

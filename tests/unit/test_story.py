@@ -123,6 +123,14 @@ def _fake_results(ok: bool = True) -> dict[str, dict[str, Any]]:
            for f in story.FINDINGS},
         "refinement": {"rc": 0, "doc": {"runs": 3, "steps": 40, "failure": None,
                                         "invariants": [{"id": "INV-A"}]}},
+        "latest profile": {"rc": 0, "doc": {"ops": 150, "messages_decrypted": 300,
+                                            "violations": [],
+                                            "config": {"peers": ["mlsvc", "mls-rs"]}}},
+        "compare": {"rc": 0, "doc": {"findings": [
+            {"verdicts": {"draft-00": {"verdict": "found"}, "latest": {"verdict": "fixed"}}},
+            {"verdicts": {"draft-00": {"verdict": "found"}, "latest": {"verdict": "found"}}},
+            {"verdicts": {"draft-00": {"verdict": "not applicable"},
+                          "latest": {"verdict": "new"}}}]}},
     }
     return results
 
@@ -201,9 +209,9 @@ def test_a_summary_command_that_prints_no_json_is_an_error(tmp_path: Any) -> Non
                                         "--json"])])
     assert out["vectors"]["rc"] == 2 and "no such folder" in out["vectors"]["doc"]["error"]
     lanes = story._lanes()
-    assert [name for name, _ in lanes[0]] == ["proofs"]
-    assert [name for lane in lanes for name, _ in lane][-4:] == [
-        f"finding {f}" for f in story.FINDINGS]
+    assert [name for name, _ in lanes[0]] == ["proofs", "latest profile"]
+    assert [name for lane in lanes for name, _ in lane][-5:] == [
+        *(f"finding {f}" for f in story.FINDINGS), "compare"]
 
 
 def test_a_failed_refinement_fails_the_summary() -> None:
@@ -214,3 +222,21 @@ def test_a_failed_refinement_fails_the_summary() -> None:
     bad = story.summarise({**_fake_results(), **results}, 1.0)
     assert not bad["ok"] and not bad["refinement"]["ok"]
     assert any("FAILED abstraction .groups" in x for x in story.summary_lines(bad))
+
+
+def test_the_latest_profile_in_the_summary() -> None:
+    """The second profile's run and the model's comparison are in the summary; a
+    violation under latest, or a comparison that fails, fails the summary."""
+    s = _fake_summary(True)
+    assert s["ok"] and s["profiles"] == {
+        "ok": True, "ops": 150, "decrypted": 300, "violations": [],
+        "engines": ["mlsvc", "mls-rs"], "findings": 3, "fixed_by_latest": 1,
+        "still_found": 1, "new_in_latest": 1}
+    assert any(line.startswith("latest profile") and line.endswith(": ok")
+               for line in story.summary_lines(s))
+    violated = {"latest profile": {"rc": 1, "doc": {"ops": 3, "violations": ["step 3"]}}}
+    bad = story.summarise({**_fake_results(), **violated}, 1.0)
+    assert not bad["ok"] and not bad["profiles"]["ok"]
+    failed = {"compare": {"rc": 2, "doc": {"error": "boom"}}}
+    bad = story.summarise({**_fake_results(), **failed}, 1.0)
+    assert not bad["ok"] and not bad["profiles"]["ok"]

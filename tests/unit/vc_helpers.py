@@ -28,6 +28,7 @@ from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.vc import derivation as dinfo
 from mlsvc.vc.actions import VirtualClientAction
 from mlsvc.vc.emulator import Consistency, Emulator
+from mlsvc.vc.profiles import Profile
 from mlsvc.virtual_client import VirtualClient
 
 CS = get_suite(1)
@@ -100,17 +101,19 @@ class World:
 
 
 def make_vc(seed: bytes = b"t", names: tuple[str, ...] = NAMES,
-            consistency: Consistency = Consistency.STRONG) -> tuple[DeliveryService,
-                                                                     VirtualClient]:
+            consistency: Consistency = Consistency.STRONG,
+            profile: Profile = Profile.DRAFT_00) -> tuple[DeliveryService, VirtualClient]:
     from mlsvc.ds import Consistency as DSConsistency
 
     ds = DeliveryService(DSConsistency(consistency.value))
-    return ds, VirtualClient.create(ds, VC, list(names), seed=seed, consistency=consistency)
+    return ds, VirtualClient.create(ds, VC, list(names), seed=seed, consistency=consistency,
+                                    profile=profile)
 
 
-def world(seed: bytes = b"t", consistency: Consistency = Consistency.STRONG) -> World:
+def world(seed: bytes = b"t", consistency: Consistency = Consistency.STRONG,
+          profile: Profile = Profile.DRAFT_00, names: tuple[str, ...] = NAMES) -> World:
     """A virtual client (phone, laptop, tablet) in G1 with bob; all synced."""
-    ds, vc = make_vc(seed, consistency=consistency)
+    ds, vc = make_vc(seed, names, consistency=consistency, profile=profile)
     bob = peer_group(ds, "bob", G1, seed=b"bob/" + seed)
     add_vc(ds, vc, "bob", bob)
     w = World(ds, vc, bob)
@@ -132,7 +135,8 @@ def snapshot(em: Emulator) -> dict[str, Any]:
     epochs = {
         n: (ep.epoch_id, ep.leaf_count, int(ep.own_leaf), dict(ep.roster),
             ep.generation_id_secret, None if ep.pprf is None else ep.pprf.serialize(),
-            ep.encryption_key, dict(ep.retained))
+            ep.encryption_key, dict(ep.retained),
+            None if ep.tree is None else ep.tree.state.copy(), ep.reuse_guard_secret)
         for n, ep in em.epochs.epochs.items()
     }
     groups = {

@@ -27,6 +27,12 @@ Two halves that share nothing but the file format:
 The file: a JSON array, one object per cipher suite 1..7, byte strings as lowercase
 hex, integers as JSON numbers. docs/VC_VECTORS.md documents every field.
 
+Both profiles (mlsvc.vc.profiles): `generate(profile="latest")` and
+`write(path, profile="latest")` hand over to `mlsvc.conformance.vc_latest`, whose file
+(vectors/generated/vc-latest.json) records `"profile": "latest"` in every suite's object;
+`run` checks each object by the profile it records (none: draft-00, whose format has no
+such field and whose output is unchanged) and, given `profile=`, requires that one.
+
 The emulator lifecycle (NewEmulatorClientState, P13; ResyncMessage, P14) is registered
 in `LIFECYCLE_SECTIONS` (a `Section`: generator and checker; `generate` adds each
 registered section to every suite's object and `run` requires and checks it): the
@@ -726,10 +732,28 @@ def _case(suite: int, faults: frozenset[str]) -> Case:
     return case
 
 
-def generate(suites: tuple[int, ...] = SUITES, faults: frozenset[str] = frozenset()
-             ) -> list[Case]:
+DRAFT_00, LATEST = "draft-00", "latest"
+PROFILES = (DRAFT_00, LATEST)
+"""The profiles' names (`mlsvc.vc.profiles.Profile` values; plain strings here so that
+the checker half imports nothing from mlsvc.vc)."""
+
+
+def _profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
+    return str(profile)
+
+
+def generate(suites: tuple[int, ...] = SUITES, faults: frozenset[str] = frozenset(),
+             profile: str = DRAFT_00) -> list[Case]:
     """The vector file's content (every RFC 9420 suite by default). `faults` names
-    generator bugs from FAULTS to inject (tests only)."""
+    generator bugs from FAULTS to inject (tests only; for the latest profile
+    `vc_latest.FAULTS`). `profile`: "draft-00" (this module) or "latest"
+    (`mlsvc.conformance.vc_latest`)."""
+    if _profile(profile) == LATEST:
+        from mlsvc.conformance import vc_latest
+
+        return vc_latest.generate(suites, faults)
     unknown = set(faults) - set(FAULTS)
     if unknown:
         raise ValueError(f"unknown faults: {sorted(unknown)}")
@@ -742,9 +766,10 @@ def dump(cases: list[Case]) -> str:
     return json.dumps(cases, indent=2) + "\n"
 
 
-def write(path: Path) -> int:
-    """Generate and write the file; returns the number of cases (one per suite)."""
-    cases = generate()
+def write(path: Path, profile: str = DRAFT_00) -> int:
+    """Generate and write the file of `profile`; returns the number of cases (one per
+    suite)."""
+    cases = generate(profile=profile)
     path.write_text(dump(cases))
     return len(cases)
 
@@ -1562,16 +1587,44 @@ def _sections() -> dict[str, Callable[[CipherSuite, Any], None]]:
     return {**_SECTIONS, **{k: s.check for k, s in LIFECYCLE_SECTIONS.items()}}
 
 
-def run(cases: list[Case]) -> FileResult:
+def recorded_profile(case: Any) -> str | None:
+    """The profile a suite's object records: "latest" for `"profile": "latest"`,
+    "draft-00" when it has no `profile` field (the draft-00 format has none), None for
+    anything else."""
+    if not isinstance(case, dict) or "profile" not in case:
+        return DRAFT_00
+    return LATEST if case["profile"] == LATEST else None
+
+
+def run(cases: list[Case], profile: str | None = None) -> FileResult:
     """Check a vc vector file: one result per (suite, section), plus one failed result
-    for a suite object whose fields are wrong. Every failure names the field."""
+    for a suite object whose fields are wrong. Every failure names the field. Each
+    object is checked by the profile it records (`recorded_profile`: the latest ones by
+    `vc_latest.check_case`); `profile` ("draft-00" or "latest") requires that one."""
+    from mlsvc.conformance import vc_latest
+
+    expected = None if profile is None else _profile(profile)
     result = FileResult(FILE_STEM)
     sections = _sections()
     if not isinstance(cases, list) or not cases:
         result.cases.append(CaseResult(0, None, False, detail="not a non-empty JSON array"))
         return result
+    if all(recorded_profile(c) == LATEST for c in cases):
+        result.name = vc_latest.FILE_STEM
     for i, case in enumerate(cases):
         suite = case.get("cipher_suite") if isinstance(case, dict) else None
+        recorded = recorded_profile(case)
+        if recorded is None or (expected is not None and recorded != expected):
+            got = case["profile"] if recorded is None else recorded
+            result.cases.append(CaseResult(
+                i, suite if isinstance(suite, int) else None, False,
+                detail=f"case {i}: records profile {got!r}, "
+                       + ("not a known one (draft-00 records none, latest 'latest')"
+                          if recorded is None else f"checked as {expected}")))
+            continue
+        if recorded == LATEST:
+            vc_latest.check_case(i, case, result)
+            continue
         try:
             _fields(case, f"case {i}", {"cipher_suite", *sections})
             if suite not in SUITES:
@@ -1590,7 +1643,9 @@ def run(cases: list[Case]) -> FileResult:
                 result.cases.append(CaseResult(i, suite, False, detail=detail))
             else:
                 result.cases.append(CaseResult(i, suite, True, detail=name))
-    suites = [c.get("cipher_suite") for c in cases if isinstance(c, dict)]
+    # one object per suite and profile
+    suites = [(c.get("cipher_suite"), recorded_profile(c)) for c in cases
+              if isinstance(c, dict)]
     if len(set(suites)) != len(suites):
         result.cases.append(CaseResult(len(cases), None, False,
                                        detail="a cipher suite appears twice"))
@@ -1599,6 +1654,10 @@ def run(cases: list[Case]) -> FileResult:
 
 def count_entries(case: Case) -> dict[str, int]:
     """How many checked entries each section of one suite's object holds (for reports)."""
+    if recorded_profile(case) == LATEST:
+        from mlsvc.conformance import vc_latest
+
+        return vc_latest.count_entries(case)
     s = case["scenario"]
     return {
         "epoch_secrets": len(case["epoch_secrets"]),

@@ -6,7 +6,9 @@ delivery service delivers and returns an event. Randomness, time and credential
 validation come from the `GroupConfig`.
 
 - `Group.create` (§11), `Group.join` (Welcome, §12.4.3.1) and `Group.external_join`
-  (§12.4.3.2) make a group.
+  (§12.4.3.2) make a group. `Group.follow_creation` and `Group.follow_external_join`
+  rebuild the state a sibling emulator (a virtual client sharing our leaf) reached by
+  creating a group or joining one externally, from the keys both derived.
 - `propose_*` (§12.1) send a proposal and cache it; `commit` (§12.4.1) builds a
   Commit, the new epoch's state (kept as the pending commit), a Welcome for new
   members and a GroupInfo; `merge_pending_commit` moves to the new epoch once the
@@ -30,12 +32,12 @@ from dataclasses import dataclass, field, replace
 from mlsvc.crypto.suites import CipherSuite, get_suite
 from mlsvc.errors import StateError
 from mlsvc.group.config import DEFAULT_LIFETIME, GroupConfig, Identity
+from mlsvc.group.create import create_state, follow_creation_state
 from mlsvc.group.epoch import (
     ProvisionalContext,
     build_welcome,
     group_info_for,
     resolve_psk,
-    secret_tree_for,
     stage_commit,
 )
 from mlsvc.group.events import ApplicationMessage, CommitApplied, Event
@@ -43,11 +45,12 @@ from mlsvc.group.join import (
     ExternalJoinOptions,
     PriorGroup,
     TreeSource,
+    external_init,
     follow_external_commit,
     join_by_external_commit,
     join_from_welcome,
 )
-from mlsvc.group.key_package import KeyPackageBundle, key_package_leaf
+from mlsvc.group.key_package import KeyPackageBundle
 from mlsvc.group.proposals import (
     ResolvedProposal,
     apply_proposals,
@@ -61,12 +64,10 @@ from mlsvc.group.receive import (
     receive_proposal,
     verify_sender,
 )
-from mlsvc.group.state import EpochKeys, EpochState
+from mlsvc.group.state import EpochState
 from mlsvc.group.validation import (
-    LeafContext,
     fail,
     path_required,
-    validate_leaf_node,
 )
 from mlsvc.messages.codepoints import (
     ContentType,
@@ -113,13 +114,9 @@ from mlsvc.messages.protection import (
 )
 from mlsvc.messages.welcome import Welcome
 from mlsvc.schedule import key_schedule as ks
-from mlsvc.schedule.transcript import (
-    interim_transcript_hash,
-)
 from mlsvc.tree.ratchet_tree import RatchetTree
 from mlsvc.tree.secret_tree import RatchetType
 from mlsvc.tree.treekem import (
-    TreePrivateKeys,
     create_update_path,
 )
 from mlsvc.types import LeafIndex
@@ -227,28 +224,42 @@ class Group:
         lifetime: Lifetime = DEFAULT_LIFETIME,
         epoch_secret: bytes | None = None,
     ) -> Group:
-        """A one-member group at epoch 0 (§11)."""
+        """A one-member group at epoch 0 (§11). `epoch_secret` (KDF.Nh bytes of the
+        suite, ParameterError otherwise) replaces the random initial epoch secret: a
+        virtual client derives it so that sibling emulators can rebuild the epoch
+        (`follow_creation`; draft-ietf-mls-virtual-clients latest §5.4). The creator
+        leaf (source key_package) takes `encryption_key_pair` (private, public),
+        the identity's signature key and credential, `capabilities`,
+        `leaf_extensions` and `lifetime`; what is not given is drawn from config.rng."""
         cs = get_suite(cs) if isinstance(cs, int) else cs
         config = config or GroupConfig()
-        group_id = group_id if group_id is not None else config.rng(cs.nh)
-        if encryption_key_pair is None:
-            encryption_key_pair = cs.kem.derive_key_pair(config.rng(cs.kem.nsk))
-        leaf = key_package_leaf(cs, identity, config, encryption_key_pair[1], capabilities,
-                                lifetime, leaf_extensions)
-        validate_leaf_node(cs, leaf, LeafContext(LeafNodeSource.KEY_PACKAGE), extensions,
-                           None, config)
-        tree = RatchetTree.single(cs, leaf)
-        context = GroupContext(cs.id, group_id, 0, tree.tree_hash(), b"", tuple(extensions))
-        secrets = ks.from_epoch_secret(cs, epoch_secret or config.rng(cs.nh))
-        tag = ks.confirmation_tag(cs, secrets.confirmation_key, b"")
-        keys = TreePrivateKeys(LeafIndex(0), encryption_key_pair[0], {})
-        state = EpochState(
-            cs, context, tree, keys, identity,
-            interim_transcript_hash(cs, b"", tag), tag,
-            EpochKeys.of(secrets, cs, config.additional_epoch_secrets),
-            secret_tree_for(cs, secrets.encryption_secret, tree.leaf_count, config),
-        )
-        state.remember_resumption_psk(config.resumption_psk_history)
+        state = create_state(cs, identity, config, group_id=group_id, extensions=extensions,
+                             encryption_key_pair=encryption_key_pair,
+                             capabilities=capabilities, leaf_extensions=leaf_extensions,
+                             lifetime=lifetime, epoch_secret=epoch_secret)
+        return cls(state, config)
+
+    @classmethod
+    def follow_creation(
+        cls,
+        group_info: bytes | GroupInfo,
+        identity: Identity,
+        leaf_private_key: bytes,
+        epoch_secret: bytes,
+        config: GroupConfig | None = None,
+        *,
+        ratchet_tree: TreeSource = None,
+    ) -> Group:
+        """The creator's epoch 0, for a client that holds the creator leaf's keys
+        (`identity`, the private key of its encryption_key) and the `epoch_secret` it
+        was created with: a sibling emulator of a virtual client that created the group
+        (draft-ietf-mls-virtual-clients latest §5.4). The GroupInfo is verified as a
+        joiner does, then against the epoch the secret gives (its confirmation tag,
+        CM-CONFIRMATION-TAG); the result is the creator's state, the same leaf 0
+        (mlsvc.group.create.follow_creation_state lists the checks)."""
+        config = config or GroupConfig()
+        state = follow_creation_state(group_info, identity, leaf_private_key, epoch_secret,
+                                      config, ratchet_tree)
         return cls(state, config)
 
     # --- framing helpers ----------------------------------------------------------------
@@ -714,6 +725,15 @@ class Group:
                                                  options)
         return cls(state, config), message
 
+    @staticmethod
+    def external_init(group_info: bytes | GroupInfo, seed: bytes) -> tuple[bytes, bytes]:
+        """(kem_output, init_secret) of an external commit into the epoch of
+        `group_info` whose ExternalInit key is DeriveKeyPair(seed): what
+        `external_join(..., external_init_seed=seed)` then uses, known beforehand (to
+        carry init_secret in the LeafNode). `seed` may have any length; RFC 9180 §7.1.3
+        asks for at least Nsk bytes of entropy (mlsvc.group.join.external_init)."""
+        return external_init(group_info, seed)
+
     @classmethod
     def follow_external_join(
         cls,
@@ -721,18 +741,23 @@ class Group:
         commit: bytes,
         identity: Identity,
         keys: SiblingCommitKeys,
-        external_init_seed: bytes,
+        external_init_seed: bytes | None = None,
         config: GroupConfig | None = None,
         *,
         ratchet_tree: TreeSource = None,
+        init_secret: bytes | None = None,
     ) -> Group:
         """The group a sibling emulator joined by `commit` (an external commit into the
         epoch of `group_info`), rebuilt from the keys this emulator derived for the same
-        operation: the same epoch as the joiner's (mlsvc.group.join.follow_external_commit)."""
+        operation: the same epoch as the joiner's. Give exactly one of
+        `external_init_seed` (draft-00: the ExternalInit must be the encapsulation the
+        seed gives) and `init_secret` (the later text: the init_secret the joiner
+        carried, proven by the confirmation tag); ParameterError otherwise
+        (mlsvc.group.join.follow_external_commit)."""
         config = config or GroupConfig()
         state = follow_external_commit(group_info, commit, identity, keys.path_secret,
                                        keys.leaf_private_key, external_init_seed, config,
-                                       ratchet_tree)
+                                       ratchet_tree, init_secret=init_secret)
         return cls(state, config)
 
     # --- receiving (§12.4.2, §6) ----------------------------------------------------------

@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mlsvc.checks import fail
+from mlsvc.crypto.hpke import RandomSource
 from mlsvc.crypto.labels import decrypt_with_label, expand_with_label
 from mlsvc.crypto.suites import CipherSuite, get_suite
-from mlsvc.errors import DecodeError
+from mlsvc.errors import DecodeError, LibraryError, ParameterError
 from mlsvc.group.config import GroupConfig, Identity, default_capabilities
 from mlsvc.group.epoch import (
     WELCOME_LABEL,
@@ -179,7 +180,9 @@ def validate_joined_tree(cs: CipherSuite, tree: RatchetTree, context: GroupConte
         seen_enc.add(leaf.encryption_key)
 
 
-def _verified_group_info(cs: CipherSuite, group_info: GroupInfo, tree: RatchetTree) -> None:
+def verify_group_info(cs: CipherSuite, group_info: GroupInfo, tree: RatchetTree) -> None:
+    """§12.4.3.1: the GroupInfo's signer is a member of `tree` and its signature
+    verifies with that leaf's signature key."""
     signer = tree.leaf(group_info.signer) if group_info.signer < tree.leaf_count else None
     if signer is None:
         fail("WEL-SIGNER-LEAF", "the GroupInfo signer is not a member")
@@ -238,7 +241,7 @@ def join_from_welcome(welcome: bytes | Welcome, key_package: KeyPackageBundle,
         fail("WEL-GROUP-ID", "this client is already in a group with that group_id")
     tree = tree_for_join(cs, group_info, ratchet_tree)
     validate_joined_tree(cs, tree, context, config)
-    _verified_group_info(cs, group_info, tree)
+    verify_group_info(cs, group_info, tree)
     own = tree.find_leaf(lambda leaf: leaf == kp.leaf_node)
     if own is None:
         fail("WEL-OWN-LEAF", "our LeafNode is not in the tree")
@@ -280,26 +283,67 @@ class ExternalJoinOptions:
     external_init_seed: bytes | None = None
 
 
+def decode_group_info(group_info: bytes | GroupInfo) -> GroupInfo:
+    """A GroupInfo, from the bytes of an MLSMessage carrying one (DecodeError if it does
+    not) or as given. Nothing is verified."""
+    if isinstance(group_info, bytes):
+        body = MLSMessage.decode(group_info).body
+        if not isinstance(body, GroupInfo):
+            raise DecodeError("not a GroupInfo message")
+        return body
+    return group_info
+
+
+def _external_pub(group_info: GroupInfo) -> bytes:
+    ext_pub = ExternalPub.find_in(group_info.extensions)
+    if ext_pub is None:
+        fail("GI-EXTERNAL-PUB", "GroupInfo has no external_pub extension")
+    return ext_pub.external_pub
+
+
+def _encapsulate(cs: CipherSuite, external_pub: bytes, rng: RandomSource,
+                 seed: bytes | None) -> tuple[bytes, bytes]:
+    """§8.3 for the joiner: (kem_output, init_secret), the ephemeral key DeriveKeyPair
+    (seed) or drawn from `rng`. The one place an external joiner encapsulates, so that
+    `external_init` and `join_by_external_commit` agree."""
+    return ks.external_init_for_joiner(cs, external_pub, rng, seed)
+
+
+def _no_randomness(n: int) -> bytes:  # pragma: no cover - a seed is always given
+    raise LibraryError("external_init draws no randomness: the seed fixes the key")
+
+
+def external_init(group_info: bytes | GroupInfo, seed: bytes) -> tuple[bytes, bytes]:
+    """§8.3: the (kem_output, init_secret) pair an external commit into the epoch of
+    `group_info` gets when its ExternalInit's ephemeral key is DeriveKeyPair(seed):
+    exactly what `join_by_external_commit` (Group.external_join) then uses with
+    `external_init_seed=seed`. A virtual client's joining emulator learns the
+    init_secret this way before the commit exists, to carry it in the LeafNode's
+    DerivationInfo (draft-ietf-mls-virtual-clients latest §5.3, §5.5.2).
+
+    `seed` is the ikm of the KEM's DeriveKeyPair (RFC 9180 §7.1.3) and may have any
+    length: the engine imposes none. RFC 9180 says it SHOULD be at least Nsk bytes long
+    and hold Nsk bytes of entropy; a virtual client passes a DeriveSecret output
+    (KDF.Nh bytes). The GroupInfo is only decoded and its external_pub read
+    (GI-EXTERNAL-PUB if absent); the external join itself verifies it."""
+    info = decode_group_info(group_info)
+    cs = get_suite(info.group_context.cipher_suite)
+    return _encapsulate(cs, _external_pub(info), _no_randomness, seed)
+
+
 def _group_info_state(group_info: bytes | GroupInfo, config: GroupConfig,
                       ratchet_tree: TreeSource
                       ) -> tuple[GroupInfo, CipherSuite, RatchetTree, bytes]:
     """A published GroupInfo checked as an external joiner must (§12.4.3.2): its tree
     valid and matching, its signature verified; returns it with its suite, tree and
     external_pub."""
-    if isinstance(group_info, bytes):
-        body = MLSMessage.decode(group_info).body
-        if not isinstance(body, GroupInfo):
-            raise DecodeError("not a GroupInfo message")
-        group_info = body
+    group_info = decode_group_info(group_info)
     context = group_info.group_context
     cs = get_suite(context.cipher_suite)
     tree = tree_for_join(cs, group_info, ratchet_tree)
     validate_joined_tree(cs, tree, context, config)
-    _verified_group_info(cs, group_info, tree)
-    ext_pub = ExternalPub.find_in(group_info.extensions)
-    if ext_pub is None:
-        fail("GI-EXTERNAL-PUB", "GroupInfo has no external_pub extension")
-    return group_info, cs, tree, ext_pub.external_pub
+    verify_group_info(cs, group_info, tree)
+    return group_info, cs, tree, _external_pub(group_info)
 
 
 def _outside_state(cs: CipherSuite, group_info: GroupInfo, tree: RatchetTree,
@@ -323,8 +367,8 @@ def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
     joiner's state in the new epoch and the commit (an MLSMessage) to send."""
     group_info, cs, tree, external_pub = _group_info_state(group_info, config, ratchet_tree)
     context = group_info.group_context
-    kem_output, init_secret = ks.external_init_for_joiner(cs, external_pub, config.rng,
-                                                          options.external_init_seed)
+    kem_output, init_secret = _encapsulate(cs, external_pub, config.rng,
+                                           options.external_init_seed)
     proposals: list[Proposal] = [ExternalInit(kem_output)]
     if options.remove_prior is not None:
         proposals.append(Remove(options.remove_prior))
@@ -361,20 +405,37 @@ def join_by_external_commit(group_info: bytes | GroupInfo, identity: Identity,
 
 def follow_external_commit(group_info: bytes | GroupInfo, commit_message: bytes,
                            identity: Identity, path_secret: bytes, leaf_private_key: bytes,
-                           external_init_seed: bytes, config: GroupConfig,
-                           ratchet_tree: TreeSource = None) -> EpochState:
+                           external_init_seed: bytes | None = None,
+                           config: GroupConfig | None = None,
+                           ratchet_tree: TreeSource = None, *,
+                           init_secret: bytes | None = None) -> EpochState:
     """The state a sibling emulator's external commit leads to (virtual clients,
-    draft-ietf-mls-virtual-clients-00 §5.5 with DRAFT-00-PROFILE P17): from the
-    GroupInfo the sibling joined with, its commit, and the keys this emulator derived
-    for the same operation (identity, first path secret, leaf key, ExternalInit seed).
-    Nothing is decrypted: the ExternalInit must be the encapsulation the seed gives
-    (CM-SIBLING-EXTERNAL-INIT), every path key must derive from the path secret
+    draft-ietf-mls-virtual-clients §5.5): from the GroupInfo the sibling joined with, its
+    commit, and the keys this emulator derived for the same operation (identity, first
+    path secret, leaf key) plus exactly one of (ParameterError otherwise):
+
+    - `external_init_seed` (draft-00 with DRAFT-00-PROFILE P17): the ExternalInit must
+      be the encapsulation DeriveKeyPair(seed) gives (CM-SIBLING-EXTERNAL-INIT), whose
+      init_secret is then used;
+    - `init_secret` (the later text, DerivationInfoTBE.external_init_secret): the
+      init_secret of §8.3 as the joiner carried it. The kem_output cannot be checked
+      without the group's external private key; the confirmation tag proves the
+      init_secret instead: a wrong one fails CM-CONFIRMATION-TAG, and so does one
+      that is not KDF.Nh bytes long (checked apart: HMAC pads a short key with zeros).
+
+    Nothing is decrypted: there must be exactly one ExternalInit (EC-ONE-EXTERNAL-INIT
+    with `init_secret`), every path key must derive from the path secret
     (TREEKEM-PUBKEY-MISMATCH), the signature and confirmation tag must verify. The
     joiner's state and this one are then the same epoch."""
+    if (external_init_seed is None) == (init_secret is None):
+        raise ParameterError("give exactly one of external_init_seed and init_secret")
+    config = config or GroupConfig()
     group_info, cs, tree, external_pub = _group_info_state(group_info, config, ratchet_tree)
     context = group_info.group_context
-    kem_output, init_secret = ks.external_init_for_joiner(cs, external_pub, config.rng,
-                                                          external_init_seed)
+    kem_output: bytes | None = None
+    if init_secret is None:
+        kem_output, init_secret = _encapsulate(cs, external_pub, config.rng,
+                                               external_init_seed)
     body = MLSMessage.decode(commit_message).body
     if not isinstance(body, PublicMessage):
         raise DecodeError("an external commit is a PublicMessage (§12.4.3.2)")
@@ -389,7 +450,10 @@ def follow_external_commit(group_info: bytes | GroupInfo, commit_message: bytes,
     if len(proposals) != len(commit.proposals):
         fail("EC-NO-REFERENCES", "external commit with a proposal reference")
     inits = [p for p in proposals if isinstance(p, ExternalInit)]
-    if len(inits) != 1 or inits[0].kem_output != kem_output:
+    if kem_output is None:
+        if len(inits) != 1:
+            fail("EC-ONE-EXTERNAL-INIT", "an external commit has exactly one ExternalInit")
+    elif len(inits) != 1 or inits[0].kem_output != kem_output:
         fail("CM-SIBLING-EXTERNAL-INIT",
              "the ExternalInit is not the encapsulation the derived seed gives")
     leaf = commit.path.leaf_node
@@ -397,6 +461,11 @@ def follow_external_commit(group_info: bytes | GroupInfo, commit_message: bytes,
     verified = verify_signature(cs, unverified, leaf.signature_key, context)
     if identity.signature_public_key != leaf.signature_key:
         fail("TREEKEM-PUBKEY-MISMATCH", "the derived signature key is not the leaf's")
+    if len(init_secret) != cs.nh:
+        # §8.3 exports KDF.Nh bytes. Checked apart because KDF.Extract takes init_secret
+        # as the HMAC key, which HMAC pads with zeros: init_secret + b"\0" would confirm.
+        fail("CM-CONFIRMATION-TAG", f"an init_secret of {len(init_secret)} bytes, not "
+                                    f"KDF.Nh = {cs.nh}, cannot confirm the commit")
     outside = _outside_state(cs, group_info, tree, identity, init_secret)
     resolved = [ResolvedProposal(p, Sender.new_member_commit()) for p in proposals]
     applied = apply_proposals(cs, tree, context.group_id, context.extensions, resolved,

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Self
 
-from mlsvc.codec import Reader, Struct, Writer
+from mlsvc.codec import Reader, Struct, Writer, decode_exact
 from mlsvc.errors import DecodeError
 from mlsvc.vc.codepoints import ActionType
 
@@ -75,13 +75,74 @@ class ExternalJoin(Struct):
 
 
 @dataclass(frozen=True, slots=True)
+class LatestKeyPackageInfo(Struct):
+    """latest §5.5.1: struct { KeyPackageRef key_package_ref; uint32 key_package_index; }
+    KeyPackageInfo (the later text's; draft-00's carries `random`)."""
+
+    key_package_ref: bytes
+    key_package_index: int
+
+    def write(self, w: Writer) -> None:
+        w.opaque(self.key_package_ref)
+        w.u32(self.key_package_index)
+
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(r.opaque(), r.u32())
+
+
+@dataclass(frozen=True, slots=True)
+class LatestKeyPackageUpload(Struct):
+    """latest §5.5.1: struct { opaque epoch_id<V>; uint32 leaf_index; uint32 generation;
+    KeyPackageInfo key_package_info<V>; } KeyPackageUpload: one key_package generation
+    (the batch) of the emulator at `leaf_index`, one KeyPackage per key_package_index
+    (unique within the upload: `duplicate_indices`)."""
+
+    epoch_id: bytes
+    leaf_index: int
+    generation: int
+    key_package_info: tuple[LatestKeyPackageInfo, ...]
+
+    def write(self, w: Writer) -> None:
+        w.opaque(self.epoch_id)
+        w.u32(self.leaf_index)
+        w.u32(self.generation)
+        w.vector(list(self.key_package_info), lambda w2, i: i.write(w2))
+
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(r.opaque(), r.u32(), r.u32(), tuple(r.vector(LatestKeyPackageInfo.read)))
+
+    @property
+    def duplicate_indices(self) -> bool:
+        """latest §5.5.1: "MUST verify that the key_package_index values are unique
+        within the upload and MUST reject the upload otherwise"."""
+        indices = [i.key_package_index for i in self.key_package_info]
+        return len(set(indices)) != len(indices)
+
+
+@dataclass(frozen=True, slots=True)
 class VirtualClientAction(Struct):
-    body: KeyPackageUpload | ExternalJoin
+    body: KeyPackageUpload | ExternalJoin | LatestKeyPackageUpload
 
     @property
     def action_type(self) -> ActionType:
-        return (ActionType.KEY_PACKAGE_UPLOAD if isinstance(self.body, KeyPackageUpload)
-                else ActionType.EXTERNAL_JOIN)
+        return (ActionType.EXTERNAL_JOIN if isinstance(self.body, ExternalJoin)
+                else ActionType.KEY_PACKAGE_UPLOAD)
+
+    @classmethod
+    def decode_latest(cls, data: bytes) -> VirtualClientAction:
+        """latest §5.5: the later text's VirtualClientAction, whose only action is
+        key_package_upload(1) carrying its KeyPackageUpload; DecodeError for any other
+        type (external_join(2) is draft-00's) or bytes left over."""
+        def read(r: Reader) -> VirtualClientAction:
+            t = r.u8()
+            if t != ActionType.KEY_PACKAGE_UPLOAD:
+                raise DecodeError(f"ActionType {t} is not defined by the later text (latest "
+                                  "§5.5: key_package_upload(1) only)")
+            return cls(LatestKeyPackageUpload.read(r))
+
+        return decode_exact(data, read)
 
     def write(self, w: Writer) -> None:
         w.u8(int(self.action_type))

@@ -67,23 +67,43 @@ PRIVATE_MESSAGE_CONTEXT_LENGTH: Final = 5
 class VCCodePoints:
     """The component IDs of draft-00 §9 (values TBD there): private-use defaults of
     profile P7, configurable per deployment (the profile's "Conventions for code
-    points"). `derivation_info` is also the SafeExportSecret component ID (§5.2)."""
+    points"). `derivation_info` is also the SafeExportSecret component ID (§5.2).
+
+    Either the three are distinct (draft-00: three components, P7) or they are one ID
+    (latest §9 registers ONE virtual_clients component, whose data in a LeafNode is the
+    DerivationInfo, in SafeAAD the VirtualClientAction, in the emulation group's
+    GroupInfo the NewEmulatorClientState, and which is the SafeExportSecret ID:
+    `LATEST_VC_CODEPOINTS`); two equal and one different matches neither text. `profile`
+    (the record of issue 15) differs from all three."""
 
     derivation_info: int = 0x8001  # P7: DerivationInfoComponent (LN) and SafeExportSecret
     virtual_client_action: int = 0x8002  # P7: VirtualClientAction (SafeAAD item)
     new_emulator_client_state: int = 0x8003  # P7, P13: NewEmulatorClientState (GroupInfo)
+    # the profile of the emulation group (mlsvc.vc.profiles), an entry of the emulation
+    # group's GroupContext app_data_dictionary, present for "latest" only (issue 15)
+    profile: int = 0x8004
 
     def __post_init__(self) -> None:
-        values = (self.derivation_info, self.virtual_client_action,
-                  self.new_emulator_client_state)
-        for value in values:
+        components = (self.derivation_info, self.virtual_client_action,
+                      self.new_emulator_client_state)
+        for value in (*components, self.profile):
             if not 0 < value <= 0xFFFF:
                 raise ParameterError(f"component ID {value} is not a non-zero uint16 (P1)")
-        if len(set(values)) != len(values):
-            raise ParameterError("the three virtual-client components need distinct IDs")
+        if len(set(components)) == 2:
+            raise ParameterError("the virtual-client components need distinct IDs (draft-00 "
+                                 "P7) or one ID for all three (latest §9)")
+        if self.profile in components:
+            raise ParameterError("the profile record needs an ID of its own")
 
 
 DEFAULT_VC_CODEPOINTS: Final = VCCodePoints()
+
+LATEST_VC_CODEPOINTS: Final = VCCodePoints(derivation_info=0x8001,
+                                           virtual_client_action=0x8001,
+                                           new_emulator_client_state=0x8001)
+"""The later text's single virtual_clients component (latest §9; its suggested value
+0x0006 is not assigned yet, so P7's private-use 0x8001, configurable like draft-00's),
+the default of `VirtualClient.create` under the latest profile."""
 
 EPOCH_ID_LABEL: Final = b"Epoch ID"
 BASE_SECRET_LABEL: Final = b"Base Secret"

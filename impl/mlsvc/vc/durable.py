@@ -13,9 +13,18 @@ Records (keys):
   meta                 identity, configuration, long-term key, joins, removals, cursors;
                        format 1, or format 2 = format 1 followed by `uint16 readings`
                        (a bit per field of mlsvc.vc.readings.Readings, in field order),
-                       written only when some literal reading is on
+                       written only when some literal reading is on, or format 3 =
+                       format 1 followed by `uint16 readings; opaque profile<V>; uint16
+                       profile_component;` (the profile's name, "latest", and
+                       VCCodePoints.profile), written exactly when the virtual client's
+                       profile is not draft-00 (readings may then be 0). A draft-00
+                       emulator writes format 1 or 2 as it always did, and a store of
+                       format 1 or 2 reads as draft-00 (with the default
+                       VCCodePoints.profile, which draft-00 does not use)
   emulation            the emulation group (mlsvc.group.serialize, pending commit included)
-  epoch/<n>            one EmulationEpoch (mlsvc.vc.state.write_epoch)
+  epoch/<n>            one EmulationEpoch (mlsvc.vc.state.write_epoch; read with the
+                       profile of the meta record: a latest epoch carries its operation
+                       secret tree, absent outside the window, and reuse_guard_secret)
   base/<n>             F1 only (readings.literal_p4_subsecrets): that epoch's kept
                        epoch_base_secret (BaseSecret<V> of mlsvc.vc.state)
   group/<hex id>       one higher-level group: saved group, active LeafOp, proposed
@@ -46,7 +55,7 @@ from typing import Final
 
 from mlsvc.codec import Reader, Writer
 from mlsvc.crypto.hpke import RandomSource
-from mlsvc.errors import DecodeError
+from mlsvc.errors import DecodeError, ParameterError
 from mlsvc.group.key_package import KeyPackageBundle
 from mlsvc.group.serialize import load, save
 from mlsvc.messages.key_package import KeyPackage
@@ -63,6 +72,7 @@ from mlsvc.vc.emulator import (
     VirtualClientConfig,
     _Pending,
 )
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile, profile_of
 from mlsvc.vc.readings import Readings
 from mlsvc.vc.state import (
     HeldKeyPackage,
@@ -77,6 +87,7 @@ from mlsvc.vc.state import (
 
 FORMAT: Final = 1
 FORMAT_WITH_READINGS: Final = 2
+FORMAT_WITH_PROFILE: Final = 3
 _KINDS = list(OutgoingKind)
 _READINGS = [f.name for f in fields(Readings)]
 
@@ -89,6 +100,20 @@ def _readings_of(bits: int) -> Readings:
     if bits >> len(_READINGS):
         raise DecodeError(f"unknown literal readings in {bits:#06x}")
     return Readings(**{name: bool(bits >> i & 1) for i, name in enumerate(_READINGS)})
+
+
+def _profile_of(name: bytes) -> Profile:
+    try:
+        return profile_of(name.decode("ascii"))
+    except (UnicodeDecodeError, ParameterError):
+        raise DecodeError(f"unknown profile {name!r} in the emulator record") from None
+
+
+def _with_profile_component(cp: VCCodePoints, component: int) -> VCCodePoints:
+    try:
+        return replace(cp, profile=component)
+    except ParameterError as e:
+        raise DecodeError(f"emulator record: {e}") from None
 
 
 def _w_outgoing(w: Writer, o: Outgoing) -> None:
@@ -111,7 +136,7 @@ def _w_outgoing(w: Writer, o: Outgoing) -> None:
     w.optional_with(o.welcome, lambda w2, v: w2.opaque(v))
 
 
-def _r_outgoing(r: Reader) -> Outgoing:
+def _r_outgoing(r: Reader, profile: Profile = DEFAULT_PROFILE) -> Outgoing:
     k = r.u8()
     if k >= len(_KINDS):
         raise DecodeError(f"unknown outgoing kind {k}")
@@ -119,7 +144,9 @@ def _r_outgoing(r: Reader) -> Outgoing:
     gid, message = r.opaque(), r.opaque()
     generation_id = r.optional(lambda r2: r2.opaque())
     generation = r.optional(lambda r2: r2.u32())
-    action = r.optional(lambda r2: VirtualClientAction.decode(r2.opaque()))
+    decode = (VirtualClientAction.decode_latest if profile is Profile.LATEST
+              else VirtualClientAction.decode)  # latest §5.5: its own KeyPackageUpload
+    action = r.optional(lambda r2: decode(r2.opaque()))
     key_id = r.optional(lambda r2: (r2.opaque(), r2.u64(), r2.u32(), r2.u32()))
     nonce = r.optional(lambda r2: r2.opaque())
     group_info = r.optional(lambda r2: r2.opaque())
@@ -149,7 +176,9 @@ def _r_set(r: Reader) -> set[bytes]:
 def _meta(em: Emulator) -> bytes:
     w = Writer()
     readings = _readings_bits(em.vc.readings)
-    w.u16(FORMAT_WITH_READINGS if readings else FORMAT)
+    with_profile = em.vc.profile is not Profile.DRAFT_00
+    w.u16(FORMAT_WITH_PROFILE if with_profile
+          else FORMAT_WITH_READINGS if readings else FORMAT)
     w.opaque(em.name)
     write_identity(w, em.identity)
     vc = em.vc
@@ -170,7 +199,11 @@ def _meta(em: Emulator) -> bytes:
     st = em.stats
     for v in (st.resamples, st.rederivations, st.collisions):
         w.u64(v)
-    if readings:
+    if with_profile:
+        w.u16(readings)
+        w.opaque(vc.profile.value.encode())
+        w.u16(cp.profile)
+    elif readings:
         w.u16(readings)
     return w.bytes()
 
@@ -279,7 +312,7 @@ def restore(store: Store, rng: RandomSource,
         raise DecodeError("the store holds no emulator")
     r = Reader(meta)
     fmt = r.u16()
-    if fmt not in (FORMAT, FORMAT_WITH_READINGS):
+    if fmt not in (FORMAT, FORMAT_WITH_READINGS, FORMAT_WITH_PROFILE):
         raise DecodeError("unknown emulator record format")
     name = r.opaque()
     identity = read_identity(r)
@@ -293,12 +326,19 @@ def restore(store: Store, rng: RandomSource,
     joins = _r_set(r), _r_set(r), _r_set(r)
     cursors = dict(r.vector(lambda r2: (r2.opaque(), r2.u64())))
     stats = EmulatorStats(r.u64(), r.u64(), r.u64())
-    readings = _readings_of(r.u16()) if fmt == FORMAT_WITH_READINGS else Readings()
+    readings = (_readings_of(r.u16()) if fmt in (FORMAT_WITH_READINGS, FORMAT_WITH_PROFILE)
+                else Readings())
+    profile = DEFAULT_PROFILE
+    if fmt == FORMAT_WITH_PROFILE:
+        profile = _profile_of(r.opaque())
+        cp = _with_profile_component(cp, r.u16())
     r.finish()
     if fmt == FORMAT_WITH_READINGS and not readings.any:
         raise DecodeError("emulator record format 2 without a literal reading")
+    if fmt == FORMAT_WITH_PROFILE and profile is Profile.DRAFT_00:
+        raise DecodeError("emulator record format 3 for the draft-00 profile")
     vc = VirtualClientConfig(vc_name, suite, consistency, retained, window, cp,
-                             readings=readings)
+                             readings=readings, profile=profile)
     em = Emulator(name, identity, vc, rng, clock)
     em.vc_signing_key = vc_signing_key
     em.removed = removed
@@ -312,7 +352,7 @@ def restore(store: Store, rng: RandomSource,
         em.emulation = load(emu, em.emulation_config)
     for _, data in store.items("epoch/"):
         rr = Reader(data)
-        e = read_epoch(rr, em.ecs)
+        e = read_epoch(rr, em.ecs, vc.profile)
         rr.finish()
         em.epochs.epochs[e.epoch] = e
     for _, data in store.items("base/"):
@@ -338,11 +378,11 @@ def restore(store: Store, rng: RandomSource,
     outbox = store.get("outbox")
     if outbox is not None:
         rr = Reader(outbox)
-        for o in rr.vector(_r_outgoing):
+        for o in rr.vector(lambda r2: _r_outgoing(r2, vc.profile)):
             em.pending[o.group_id] = o
 
         def action(r2: Reader) -> _Pending:
-            out = _r_outgoing(r2)
+            out = _r_outgoing(r2, vc.profile)
             kps = tuple(r2.vector(_r_bundle))
             egi = r2.optional(lambda r3: r3.opaque())
             removing = r2.optional(lambda r3: r3.opaque())

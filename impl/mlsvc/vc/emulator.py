@@ -35,6 +35,7 @@ from mlsvc.crypto.suites import CipherSuite, get_suite
 from mlsvc.errors import StateError
 from mlsvc.ext.codepoints import APPLICATION_EXPORT_LABEL, DEFAULT_CODEPOINTS, CodePoints
 from mlsvc.ext.components import (
+    AppDataDictionary,
     capabilities_with_dictionary,
     negotiation_dictionary,
 )
@@ -43,6 +44,7 @@ from mlsvc.ext.safe_export import SAFE_EXPORT_CONFIG_LABELS, SafeExporter
 from mlsvc.group.config import GroupConfig, Identity, default_capabilities
 from mlsvc.group.group import Group
 from mlsvc.group.key_package import KeyPackageBundle, create_key_package
+from mlsvc.messages.codepoints import LeafNodeSource
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.messages.extensions import Extension, Extensions, RequiredCapabilities
 from mlsvc.messages.group_info import GroupContext, GroupInfo
@@ -53,11 +55,19 @@ from mlsvc.messages.proposals import Add, Proposal, Remove
 from mlsvc.types import LeafIndex
 from mlsvc.vc import derivation as dinfo
 from mlsvc.vc import lifecycle, receive
-from mlsvc.vc.actions import ExternalJoin, KeyPackageInfo, KeyPackageUpload, VirtualClientAction
+from mlsvc.vc.actions import (
+    ExternalJoin,
+    KeyPackageInfo,
+    KeyPackageUpload,
+    LatestKeyPackageInfo,
+    LatestKeyPackageUpload,
+    VirtualClientAction,
+)
 from mlsvc.vc.codepoints import (
     DEFAULT_VC_CODEPOINTS,
     EVENTUAL_SENT_KEY_WINDOW,
     RETAINED_EPOCHS,
+    OperationType,
     RatchetType,
     VCCodePoints,
 )
@@ -70,10 +80,12 @@ from mlsvc.vc.operation import (
     Derivation,
     OperationKeys,
     derive_and_commit,
+    latest_operation_keys,
     leaf_node_secret,
     literal_subsecrets,
     operation_keys,
 )
+from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile
 from mlsvc.vc.readings import NO_READINGS, Readings
 
 # re-exported: the emulator's API names these (they live beside what uses them)
@@ -82,7 +94,7 @@ from mlsvc.vc.receive import (
     _group_info_suite,
     _identity_of,
 )
-from mlsvc.vc.reuse_guard import check_x, make_reuse_guard_x
+from mlsvc.vc.reuse_guard import check_x, make_reuse_guard_x, reuse_guard_key_secret
 from mlsvc.vc.state import HeldKeyPackage, LeafOp
 from mlsvc.vc.state import HigherGroup as HigherGroup
 
@@ -100,6 +112,9 @@ class VirtualClientConfig:
     ext_codepoints: CodePoints = DEFAULT_CODEPOINTS
     # literal readings of draft-00 (mlsvc.vc.readings): findings, never for deployment
     readings: Readings = NO_READINGS
+    # the text the virtual client follows (mlsvc.vc.profiles): draft-00 or the later
+    # text; recorded in the emulation group's GroupContext (VCCodePoints.profile)
+    profile: Profile = DEFAULT_PROFILE
 
 
 class OutgoingKind(Enum):
@@ -246,8 +261,21 @@ class Emulator:
         required_capabilities making every member support app_data_dictionary."""
         cp = self.vc.ext_codepoints
         a = self.vc.codepoints.virtual_client_action
-        return (negotiation_dictionary([a], [a], cp=cp).to_extension(cp),
+        d = negotiation_dictionary([a], [a], cp=cp)
+        if self.vc.profile is not Profile.DRAFT_00:
+            # issue 15: the profile recorded in the group (absent: draft-00)
+            d = d.with_entry(self.vc.codepoints.profile, self.vc.profile.value.encode())
+        return (d.to_extension(cp),
                 RequiredCapabilities((cp.app_data_dictionary,), (), ()).to_extension())
+
+    def _check_profile(self, group: Group) -> None:
+        """The emulation group's recorded profile (`recorded_profile`) must be this
+        emulator's configured one: VC-PROFILE-MISMATCH otherwise."""
+        found = recorded_profile(group.context.extensions, self.vc.ext_codepoints,
+                                 self.vc.codepoints)
+        if found is not self.vc.profile:
+            fail("VC-PROFILE-MISMATCH", f"the emulation group follows {found.value}, this "
+                                        f"emulator is configured for {self.vc.profile.value}")
 
     # --- the emulation group (§4, §5.2) ------------------------------------------------
 
@@ -276,6 +304,7 @@ class Emulator:
             raise StateError("this emulator already is in an emulation group")
         group = Group.join(welcome, key_package, self.emulation_config)
         assert group.welcome_group_info is not None
+        self._check_profile(group)
         self.emulation = group
         try:
             lifecycle.install(self, group.welcome_group_info)
@@ -302,6 +331,7 @@ class Emulator:
             capabilities=em._emulation_capabilities(),
             leaf_extensions=em._emulation_leaf_extensions(),
             authenticated_data=encode_items({}))  # SafeAAD framing is on there (P7)
+        em._check_profile(group)
         em.emulation = group
         em.vc_signing_key = rng(em.ecs.nh)
         out = Outgoing(OutgoingKind.EMULATION_COMMIT, group.group_id, commit)
@@ -342,7 +372,8 @@ class Emulator:
         roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
         self.epochs.add(open_epoch(self.ecs, secret, g.epoch, g.tree.leaf_count, g.own_leaf,
                                    roster,
-                                   keep_base_secret=self.vc.readings.literal_p4_subsecrets))
+                                   keep_base_secret=self.vc.readings.literal_p4_subsecrets,
+                                   profile=self.vc.profile))
         self.collect()
 
     def collect(self, quiescent: bool = False) -> list[int]:
@@ -482,6 +513,123 @@ class Emulator:
                           dinfo.EpochInfoTBE(d.leaf_index, d.random))
         return dinfo.leaf_extension(comp, None, self.vc.ext_codepoints, self.vc.codepoints)
 
+    def _leaf_material(self, group_id: bytes, group_suite: CipherSuite,
+                       source: LeafNodeSource, external_init_secret: bytes | None = None
+                       ) -> tuple[OperationKeys, Extension, bytes]:
+        """The keys, the DerivationInfo extension and the emulation epoch_id of a new
+        LeafNode of the virtual client in `group_id` (an Update, a commit's path or an
+        external commit, §5.3): draft-00 from a new PPRF operation; latest §5.2/§5.3 from
+        the next generation of this emulator's leaf_node ratchet with the group_id as
+        operation_context, consumed at once (a retry takes a fresh one), the
+        DerivationInfoTBE naming it (with the external init secret of an external
+        commit)."""
+        if self.vc.profile is Profile.LATEST:
+            ep = self.epochs.latest
+            if ep.tree is None or ep.encryption_key is None:
+                raise StateError(f"emulation epoch {ep.epoch} has no operation secret tree "
+                                 "(it is not a latest epoch)")
+            op = ep.tree.next_operation(int(ep.own_leaf), OperationType.LEAF_NODE, group_id)
+            keys = latest_operation_keys(self.ecs, group_suite, op.sub_secrets(self.ecs))
+            tbe = dinfo.DerivationInfoTBE(op.leaf_index, op.generation, source,
+                                          external_init_secret=external_init_secret)
+            comp = dinfo.seal_tbe(self.ecs, ep.epoch_id, ep.encryption_key,
+                                  keys.encryption[1], tbe)
+            ext = dinfo.leaf_extension(comp, None, self.vc.ext_codepoints,
+                                       self.vc.codepoints)
+            return keys, ext, ep.epoch_id
+        d = self._derive()
+        keys = self.operation_keys(group_suite, d)
+        return keys, self._derivation_extension(d, keys.encryption[1]), d.epoch.epoch_id
+
+    def latest_key_package_of(self, ep: EmulationEpoch, leaf_index: int, generation: int,
+                              index: int, keys: OperationKeys, group_suite: int
+                              ) -> HeldKeyPackage:
+        """A KeyPackage from a seed's keys: its LeafNode carries the DerivationInfo with
+        (leaf_index, generation, key_package_index) of latest §5.3."""
+        assert ep.encryption_key is not None
+        gcs = get_suite(group_suite)
+        tbe = dinfo.DerivationInfoTBE(leaf_index, generation, LeafNodeSource.KEY_PACKAGE,
+                                      key_package_index=index)
+        comp = dinfo.seal_tbe(self.ecs, ep.epoch_id, ep.encryption_key, keys.encryption[1],
+                              tbe)
+        bundle = create_key_package(
+            gcs, self._vc_identity(keys), self.group_config(), init_key_pair=keys.init,
+            encryption_key_pair=keys.encryption,
+            capabilities=self._leaf_capabilities(group_suite),
+            leaf_extensions=(dinfo.leaf_extension(comp, None, self.vc.ext_codepoints,
+                                                  self.vc.codepoints),))
+        return HeldKeyPackage(bundle, LeafOp(ep.epoch_id, keys.leaf_node_secret), group_suite)
+
+    def create_group(self, group_id: bytes, group_suite: int | None = None,
+                     extensions: Extensions = ()) -> bytes:
+        """latest §5.4: the virtual client creates a higher-level group. The creator
+        LeafNode (leaf_node_source key_package) comes from a dedicated key_package
+        operation: a fresh generation, the single seed of key_package_index 0, no
+        KeyPackageUpload (the batch is closed at once); the group's first epoch_secret
+        is DeriveSecret(key_package_seed_secret, "Group Creation") with the group's
+        suite. Returns the group creation material (the GroupInfo, with the ratchet
+        tree) that the application MUST fan out to every current emulator before
+        anything else of the group (they call `follow_group_creation`). A retry takes a
+        fresh generation (call again). StateError under draft-00, which does not
+        address group creation by the virtual client (docs/PROFILES.md)."""
+        if self.vc.profile is not Profile.LATEST:
+            raise StateError("draft-00 does not specify how the virtual client creates a "
+                             "group (latest §5.4 does: use the latest profile)")
+        if group_id in self.groups:
+            raise StateError(f"the virtual client is in group {group_id.hex()} already")
+        suite = group_suite or self.vc.emulation_suite
+        gcs = get_suite(suite)
+        _check_suite_kdf(self.ecs, gcs)
+        ep = self.epochs.latest
+        if ep.tree is None or ep.encryption_key is None:
+            raise StateError(f"emulation epoch {ep.epoch} has no operation secret tree")
+        own = int(ep.own_leaf)
+        batch = ep.tree.next_key_package_batch(own, [0])
+        keys = latest_operation_keys(self.ecs, gcs, batch.sub_secrets(self.ecs, 0))
+        tbe = dinfo.DerivationInfoTBE(own, batch.generation, LeafNodeSource.KEY_PACKAGE,
+                                      key_package_index=0)
+        comp = dinfo.seal_tbe(self.ecs, ep.epoch_id, ep.encryption_key, keys.encryption[1],
+                              tbe)
+        g = Group.create(gcs, self._vc_identity(keys), self.group_config(),
+                         group_id=group_id, extensions=extensions,
+                         encryption_key_pair=keys.encryption,
+                         capabilities=self._leaf_capabilities(suite),
+                         leaf_extensions=(dinfo.leaf_extension(comp, None,
+                                                               self.vc.ext_codepoints,
+                                                               self.vc.codepoints),),
+                         epoch_secret=batch.group_creation_epoch_secret(gcs))
+        self.groups[group_id] = HigherGroup(g, LeafOp(ep.epoch_id, keys.leaf_node_secret))
+        return g.group_info()
+
+    def follow_group_creation(self, group_info: bytes) -> Received:
+        """A sibling's group creation material (receive.follow_group_creation)."""
+        return receive.follow_group_creation(self, group_info)
+
+    def _create_latest_key_packages(self, count: int, suite: int) -> Outgoing:
+        """latest §5.5.1: one key_package generation for the batch, a seed per
+        key_package_index 0..count-1 (consecutive from zero, as the text recommends), the
+        batch closed by the KeyPackageUpload (the seeds are not kept)."""
+        ep = self.epochs.latest
+        if ep.tree is None:
+            raise StateError(f"emulation epoch {ep.epoch} has no operation secret tree")
+        own = int(ep.own_leaf)
+        batch = ep.tree.next_key_package_batch(own, range(count))
+        gcs = get_suite(suite)
+        held = [self.latest_key_package_of(
+                    ep, own, batch.generation, i,
+                    latest_operation_keys(self.ecs, gcs, batch.sub_secrets(self.ecs, i)),
+                    suite)
+                for i in range(count)]
+        infos = tuple(LatestKeyPackageInfo(h.bundle.ref(gcs), i) for i, h in enumerate(held))
+        action = VirtualClientAction(LatestKeyPackageUpload(ep.epoch_id, own,
+                                                            batch.generation, infos))
+        out = self.emulation_commit(action)
+        assert self._action is not None
+        self._action.key_packages = tuple(h.bundle for h in held)
+        for h in held:
+            self.key_packages[h.bundle.ref(gcs)] = h
+        return out
+
     def _key_package(self, d: Derivation, group_suite: int) -> HeldKeyPackage:
         gcs = get_suite(group_suite)
         keys = self.operation_keys(gcs, d)
@@ -501,6 +649,8 @@ class Emulator:
         suite = group_suite or self.vc.emulation_suite
         gcs = get_suite(suite)
         _check_suite_kdf(self.ecs, gcs)  # before anything is derived or punctured
+        if self.vc.profile is Profile.LATEST:
+            return self._create_latest_key_packages(count, suite)
         derived = [self._derive() for _ in range(count)]
         held = [self._key_package(d, suite) for d in derived]
         infos = [KeyPackageInfo(h.bundle.ref(gcs), d.random) for h, d in zip(held, derived,
@@ -518,6 +668,11 @@ class Emulator:
         """§5.5.2 step one: an ExternalJoin Commit; `accepted` then returns the external
         commit into `group_id` made from `group_info` (P17)."""
         _check_suite_kdf(self.ecs, _group_info_suite(group_info))  # before announcing it
+        if self.vc.profile is Profile.LATEST:
+            # latest §5.5.2: no ExternalJoin action; the external commit reaches the
+            # siblings through the DS with its external join material
+            self._require_no_pending(group_id)
+            return self.external_commit(group_id, group_info)
         out = self.emulation_commit(VirtualClientAction(ExternalJoin(group_id)))
         assert self._action is not None
         self._action.external_group_info = group_info
@@ -625,20 +780,21 @@ class Emulator:
             raise StateError(f"the virtual client is not in group {group_id.hex()}")
         return hg
 
-    def vc_commit(self, group_id: bytes) -> Outgoing:
+    def vc_commit(self, group_id: bytes, adds: Sequence[KeyPackage] = ()) -> Outgoing:
         """A Commit with a path from the virtual client's leaf (§5.3): LeafNode keys and
-        the first path secret derived from a new operation, DerivationInfo attached."""
+        the first path secret derived from a new operation, DerivationInfo attached.
+        `adds`: KeyPackages of new members the commit adds (their Welcome is
+        `Outgoing.welcome`, for the caller to route once the DS accepts the commit)."""
         self._require_no_pending(group_id)
         hg = self._group(group_id)
         g = hg.group
-        d = self._derive()
-        keys = self.operation_keys(g.cipher_suite, d)
-        ext = self._derivation_extension(d, keys.encryption[1])
-        out = g.commit(force_path=True, path_secret=keys.path_secret,
-                       encryption_key_pair=keys.encryption, identity=self._vc_identity(keys),
-                       leaf_extensions=(ext,))
-        self._pending_ops[group_id] = (LeafOp(d.epoch.epoch_id, keys.leaf_node_secret), None)
-        result = Outgoing(OutgoingKind.COMMIT, group_id, out.commit)
+        keys, ext, epoch_id = self._leaf_material(group_id, g.cipher_suite,
+                                                  LeafNodeSource.COMMIT)
+        out = g.commit([Add(kp) for kp in adds], force_path=True,
+                       path_secret=keys.path_secret, encryption_key_pair=keys.encryption,
+                       identity=self._vc_identity(keys), leaf_extensions=(ext,))
+        self._pending_ops[group_id] = (LeafOp(epoch_id, keys.leaf_node_secret), None)
+        result = Outgoing(OutgoingKind.COMMIT, group_id, out.commit, welcome=out.welcome)
         self.pending[group_id] = result
         return result
 
@@ -650,12 +806,11 @@ class Emulator:
             # RFC 9420 §12.2: one Update per leaf in a commit; ours is waiting already
             raise StateError("an Update of the virtual client's leaf is pending in this "
                              "epoch: commit it first")
-        d = self._derive()
-        keys = self.operation_keys(hg.group.cipher_suite, d)
-        ext = self._derivation_extension(d, keys.encryption[1])
+        keys, ext, epoch_id = self._leaf_material(group_id, hg.group.cipher_suite,
+                                                  LeafNodeSource.UPDATE)
         msg = hg.group.propose_update(encryption_key_pair=keys.encryption,
                                       identity=self._vc_identity(keys), leaf_extensions=(ext,))
-        hg.proposed[keys.encryption[1]] = LeafOp(d.epoch.epoch_id, keys.leaf_node_secret)
+        hg.proposed[keys.encryption[1]] = LeafOp(epoch_id, keys.leaf_node_secret)
         result = Outgoing(OutgoingKind.PROPOSAL, group_id, msg)
         self.pending[group_id] = result
         return result
@@ -663,14 +818,22 @@ class Emulator:
     def external_commit(self, group_id: bytes, group_info: bytes) -> Outgoing:
         """§5.5.2 step two: the external commit into `group_id` (after the ExternalJoin
         Commit was accepted; again after a refusal, from a newer GroupInfo)."""
-        if group_id not in self.announced_joins:
+        latest = self.vc.profile is Profile.LATEST
+        if group_id not in self.announced_joins and not latest:
             raise StateError("announce the external join first (§5.5.2: MUST send an "
                              "ExternalJoin message to the emulation group)")
-        d = self._derive()
         gi_suite = _group_info_suite(group_info)
-        keys = self.operation_keys(gi_suite, d)
-        ext = self._derivation_extension(d, keys.encryption[1])
         lifecycle.check_published_group_info(self, group_info)
+        init_seed: bytes | None = None
+        init_secret: bytes | None = None
+        if latest:
+            # latest §5.3: the init secret of a fresh encapsulation travels in the
+            # DerivationInfoTBE (no ExternalInit seed is derived)
+            _check_suite_kdf(self.ecs, gi_suite)
+            init_seed = self.rng(gi_suite.kem.nsk)
+            init_secret = Group.external_init(group_info, init_seed)[1]
+        keys, ext, epoch_id = self._leaf_material(group_id, gi_suite, LeafNodeSource.COMMIT,
+                                                  external_init_secret=init_secret)
         old = self.groups.get(group_id)
         readings = self.vc.readings
         # a resync removes the virtual client's prior leaf: never two leaves (F7); a new
@@ -681,6 +844,8 @@ class Emulator:
         # P17: the ExternalInit from the operation, so siblings can follow; the literal
         # reading random_external_init (F10) encapsulates at random (they cannot)
         seed = None if readings.random_external_init else keys.external_init_seed
+        if latest:
+            seed = init_seed
         group, commit = Group.external_join(
             group_info, self._vc_identity(keys), self.group_config(),
             remove_prior=remove_prior, encryption_key_pair=keys.encryption,
@@ -688,8 +853,7 @@ class Emulator:
             leaf_extensions=(ext,), external_init_seed=seed)
         if old is not None:
             self._replaced[group_id] = old
-        self.groups[group_id] = HigherGroup(group, LeafOp(d.epoch.epoch_id,
-                                                          keys.leaf_node_secret))
+        self.groups[group_id] = HigherGroup(group, LeafOp(epoch_id, keys.leaf_node_secret))
         result = Outgoing(OutgoingKind.EXTERNAL_COMMIT, group_id, commit,
                           group_info=group_info)
         self.pending[group_id] = result
@@ -741,8 +905,12 @@ class Emulator:
             check_x(x, leaf_index, n_leaves)  # before the ratchet moves
         seen: list[tuple[bytes, int, bytes, int]] = []
 
+        key_secret = reuse_guard_key_secret(ep.profile,
+                                            leaf_node_secret=hg.active.leaf_node_secret,
+                                            reuse_guard_secret=ep.reuse_guard_secret)
+
         def guard(nonce: bytes, generation: int) -> bytes:
-            rg, used_x = make_reuse_guard_x(self.ecs, hg.active.leaf_node_secret, nonce,
+            rg, used_x = make_reuse_guard_x(self.ecs, key_secret, nonce,
                                             leaf_index, n_leaves, self.rng, x)
             seen.append((nonce, generation, rg, used_x))
             return rg
@@ -750,8 +918,11 @@ class Emulator:
         g = hg.group
         msg = g.encrypt(data, reuse_guard=guard, retain_key=True)
         nonce, generation, rg, used_x = seen[0]
+        latest = ep.profile is Profile.LATEST  # latest §5.6.3: group_id and epoch bound in
         gid = generation_id(self.ecs, ep.generation_id_secret, generation,
-                            RatchetType.APPLICATION)
+                            RatchetType.APPLICATION, profile=ep.profile,
+                            group_id=group_id if latest else None,
+                            epoch=g.epoch if latest else None)
         used = bytes(a ^ b for a, b in zip(nonce[:4], rg, strict=True)) + nonce[4:]
         result = Outgoing(OutgoingKind.APPLICATION, group_id, msg,
                           generation_id=gid if self.vc.consistency is Consistency.STRONG
@@ -806,3 +977,24 @@ def _vc_leaf(group_info: bytes, vc_name: bytes) -> LeafIndex | None:
             if isinstance(cred, BasicCredential) and cred.identity == vc_name:
                 return LeafIndex(i)
     return None
+
+
+def recorded_profile(extensions: Extensions, cp: CodePoints = DEFAULT_CODEPOINTS,
+                     vcp: VCCodePoints = DEFAULT_VC_CODEPOINTS) -> Profile:
+    """The profile an emulation group's GroupContext records (issue 15): the entry
+    `vcp.profile` of its app_data_dictionary holds the profile's name in ASCII
+    ("latest"); no entry means draft-00 (groups made before the profile was recorded,
+    and the draft-00 test vectors, whose GroupContext has none). VC-PROFILE-MISMATCH for
+    an entry naming no known profile, or naming draft-00 (which is never written)."""
+    d = AppDataDictionary.find_in(extensions, cp)
+    data = None if d is None else d.get(vcp.profile)
+    if data is None:
+        return Profile.DRAFT_00
+    try:
+        found = Profile(data.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        found = None
+    if found is None or found is Profile.DRAFT_00:
+        fail("VC-PROFILE-MISMATCH", f"the emulation group records an unknown profile "
+                                    f"{data!r}")
+    return found

@@ -52,6 +52,7 @@ from mlsvc.vc.codepoints import (
     RETAINED_EPOCHS,
     REUSE_GUARD_SECRET_LABEL,
 )
+from mlsvc.vc.operation_tree import OperationSecretTree
 from mlsvc.vc.profiles import DEFAULT_PROFILE, Profile, profile_of
 
 
@@ -81,10 +82,22 @@ class EmulationEpoch:
     retained: dict[int, RetainedOperation] = field(default_factory=dict)  # PPRF leaf -> op
     # F1 only (readings.literal_p4_subsecrets): epoch_base_secret itself; else None
     base_secret: bytes | None = field(default=None, repr=False)
+    # profile "latest" only (latest §5.2): the Virtual Client Operation Secret Tree
+    # rooted at epoch_base_secret, in place of the PPRF (derivation secret: None once
+    # outside the window), and reuse_guard_secret (reference data, §5.6.2)
+    tree: OperationSecretTree | None = field(default=None, repr=False)
+    reuse_guard_secret: bytes | None = field(default=None, repr=False)
 
     @property
     def can_derive(self) -> bool:
-        return self.pprf is not None and self.encryption_key is not None
+        return ((self.pprf is not None or self.tree is not None)
+                and self.encryption_key is not None)
+
+    @property
+    def profile(self) -> Profile:
+        """The text this epoch follows: latest when it has reuse_guard_secret (the
+        fifth epoch secret of latest §5.2), else draft-00."""
+        return Profile.DRAFT_00 if self.reuse_guard_secret is None else Profile.LATEST
 
     def drop_derivation_secrets(self) -> None:
         """P19: out of the window, the PPRF, the encryption key and the retained
@@ -93,6 +106,7 @@ class EmulationEpoch:
         self.encryption_key = None
         self.retained.clear()
         self.base_secret = None
+        self.tree = None
 
 
 @dataclass(frozen=True)
@@ -136,12 +150,16 @@ def derive_epoch_secrets(cs: CipherSuite, emulator_epoch_secret: bytes,
 
 def open_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int, leaf_count: int,
                own_leaf: LeafIndex, roster: Mapping[int, bytes], *,
-               keep_base_secret: bool = False) -> EmulationEpoch:
+               keep_base_secret: bool = False,
+               profile: Profile = DEFAULT_PROFILE) -> EmulationEpoch:
     """§5.2: the four epoch secrets from emulator_epoch_secret (emulation group's suite,
-    Q3; `derive_epoch_secrets` with the draft-00 profile: the later text's epoch state,
-    an operation secret tree instead of the PPRF, is not implemented here). The caller
+    Q3; `derive_epoch_secrets` with the draft-00 profile). The caller
     must not keep emulator_epoch_secret. `keep_base_secret`: the literal reading F1 (see
-    the module docstring) keeps epoch_base_secret beside the PPRF."""
+    the module docstring) keeps epoch_base_secret beside the PPRF. The latest profile
+    opens the epoch with `open_latest_epoch` instead."""
+    if profile is Profile.LATEST:
+        return open_latest_epoch(cs, emulator_epoch_secret, epoch, leaf_count, own_leaf,
+                                 roster)
     s = derive_epoch_secrets(cs, emulator_epoch_secret, Profile.DRAFT_00)
     base = s.epoch_base_secret
     return EmulationEpoch(
@@ -154,6 +172,28 @@ def open_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int, leaf_c
         pprf=PPRF(cs, base, PPRF_DEPTH),
         encryption_key=s.epoch_encryption_key,
         base_secret=base if keep_base_secret else None,
+    )
+
+
+def open_latest_epoch(cs: CipherSuite, emulator_epoch_secret: bytes, epoch: int,
+                      leaf_count: int, own_leaf: LeafIndex, roster: Mapping[int, bytes]
+                      ) -> EmulationEpoch:
+    """latest §5.2: the five epoch secrets; epoch_base_secret becomes the root of the
+    epoch's Virtual Client Operation Secret Tree (over the emulation group's `leaf_count`
+    leaves) and is not kept apart from it; reuse_guard_secret is kept as reference data
+    (the reuse guard of a LeafNode from this epoch, §5.6.2). No PPRF."""
+    s = derive_epoch_secrets(cs, emulator_epoch_secret, Profile.LATEST)
+    return EmulationEpoch(
+        epoch=epoch,
+        epoch_id=s.epoch_id,
+        leaf_count=leaf_count,
+        own_leaf=own_leaf,
+        roster=dict(roster),
+        generation_id_secret=s.generation_id_secret,
+        pprf=None,
+        encryption_key=s.epoch_encryption_key,
+        tree=OperationSecretTree(cs, s.epoch_id, s.epoch_base_secret, leaf_count),
+        reuse_guard_secret=s.reuse_guard_secret,
     )
 
 

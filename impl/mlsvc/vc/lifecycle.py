@@ -6,8 +6,10 @@ Theory of operation.
 - Add (§4.1, P13, P18): a caught-up emulator with nothing pending commits an Add to the
   emulation group; the Welcome's GroupInfo (only that one: never a published GroupInfo)
   carries the NewEmulatorClientState (mlsvc.vc.state) under component 0x8003. The new
-  emulator installs it: the referenced emulation epochs (with their punctured PPRFs),
-  every higher-level group by state transfer or marked for an external join, the
+  emulator installs it: the referenced emulation epochs (with their punctured PPRFs;
+  under the profile "latest", their operation secret trees, each a copy taken when the
+  state is built, never the provisioner's live tree, and reuse_guard_secret), every
+  higher-level group by state transfer or marked for an external join, the
   announced KeyPackages, the virtual client's long-term signing key. It holds no index in
   the epochs it was given, so it cannot send in a group until the virtual client's leaf
   there comes from an epoch it is a member of (P9; VC-SEND-BEFORE-ROTATION).
@@ -36,7 +38,7 @@ them: onboarding replaces them, removal deletes them).
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Self
 
 from mlsvc.checks import fail
@@ -47,6 +49,7 @@ from mlsvc.messages.extensions import Extension, Extensions
 from mlsvc.messages.group_info import GroupInfo
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.vc.epoch import EmulationEpoch
+from mlsvc.vc.operation_tree import OperationSecretTree
 from mlsvc.vc.state import (
     GroupTransfer,
     HigherGroup,
@@ -93,8 +96,19 @@ def state_for_new_emulator(em: Emulator, external: Collection[bytes] = ()
     groups += [GroupTransfer(gid, None) for gid in sorted(em.join_externally - set(em.groups))]
     groups.sort(key=lambda t: t.group_id)
     return NewEmulatorClientState(
-        em.vc_signing_key, tuple(em.epochs.epochs[n] for n in sorted(em.epochs.epochs)),
-        tuple(groups), tuple(em.key_packages[r] for r in sorted(em.key_packages)))
+        em.vc_signing_key,
+        tuple(_transferable(em, em.epochs.epochs[n]) for n in sorted(em.epochs.epochs)),
+        tuple(groups), tuple(em.key_packages[r] for r in sorted(em.key_packages)),
+        em.vc.profile)
+
+
+def _transferable(em: Emulator, e: EmulationEpoch) -> EmulationEpoch:
+    """The epoch as the state carries it: a latest epoch with a copy of its operation
+    secret tree (`OperationTreeState.copy`), so that the state is what the tree was when
+    it was built and the provisioner's later derivations never reach it."""
+    if e.tree is None:
+        return e
+    return replace(e, tree=OperationSecretTree.from_state(em.ecs, e.tree.state.copy()))
 
 
 def welcome_extension(em: Emulator, state: NewEmulatorClientState) -> Extension:
@@ -128,15 +142,16 @@ def install(em: Emulator, group_info: GroupInfo) -> None:
     if data is None:
         fail("VC-NECS-MISSING", "the Welcome into the emulation group carries no "
                                 "NewEmulatorClientState (P13)")
-    state = decode_state(data, em.ecs.id)
+    state = decode_state(data, em.ecs.id, em.vc.profile)
     config = em.group_config()
     groups = {g.group_id: g for g in state.groups}
     transferred = {gid: g.group(config) for gid, g in groups.items() if g.saved_group}
     own = em.emu.own_leaf
-    for e in state.epochs:
+    for e in state.epochs:  # decoded just now: a tree here is this emulator's alone
         em.epochs.epochs[e.epoch] = EmulationEpoch(
             e.epoch, e.epoch_id, e.leaf_count, own, e.roster, e.generation_id_secret,
-            e.pprf, e.encryption_key, e.retained, e.base_secret)
+            e.pprf, e.encryption_key, e.retained, e.base_secret, tree=e.tree,
+            reuse_guard_secret=e.reuse_guard_secret)
     for gid, group in transferred.items():
         g = groups[gid]
         assert g.active is not None

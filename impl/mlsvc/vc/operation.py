@@ -52,6 +52,7 @@ from mlsvc.vc.codepoints import (
     SIGNATURE_KEY_LABEL,
 )
 from mlsvc.vc.epoch import EmulationEpoch, RetainedOperation
+from mlsvc.vc.operation_tree import KeyPackageSubSecrets, OperationSubSecrets
 
 MAX_RESAMPLES = 64
 """P3: a deriver whose PPRF leaf is punctured samples again; 64 failures in a row mean
@@ -243,3 +244,28 @@ def operation_keys(emulation_suite: CipherSuite, group_suite: CipherSuite,
         return OperationKeys.of(group_suite, literal_subsecrets(emulation_suite, d.epoch))
     return OperationKeys.of(group_suite, OperationSecrets.of(emulation_suite,
                                                              d.operation_secret))
+
+
+def latest_operation_keys(emulation_suite: CipherSuite, group_suite: CipherSuite,
+                          secrets: OperationSubSecrets | KeyPackageSubSecrets
+                          ) -> OperationKeys:
+    """The later text's key material (profile "latest", latest §5.2, §5.3): key pairs of
+    the higher-level group's suite from the sub-secrets of a leaf_node operation
+    (`Operation.sub_secrets`: a path_generation_secret, the UpdatePath's first path
+    secret) or of a KeyPackage seed (`KeyPackageBatch.sub_secrets`: no path secret). No
+    ExternalInit seed: the later text carries the init secret in the DerivationInfo.
+    VC-SUITE-KDF as for draft-00 (Q3, reading R3)."""
+    if group_suite.nh != emulation_suite.nh:
+        fail("VC-SUITE-KDF", "the higher-level group's KDF differs from the emulation "
+                             "group's (Q3)")
+    path = (secrets.path_generation_secret if isinstance(secrets, OperationSubSecrets)
+            else b"")
+    return OperationKeys(
+        signature=group_suite.signature.derive_key_pair(secrets.signature_key_secret),
+        encryption=group_suite.kem.derive_key_pair(secrets.encryption_key_secret),
+        path_secret=path,
+        external_init_seed=b"",
+        leaf_node_secret=secrets.encryption_key_secret,
+        init_key_secret=secrets.init_key_secret,
+        group_suite=group_suite,
+    )

@@ -1,7 +1,7 @@
 """The later text's Virtual Client Operation Secret Tree (draft-ietf-mls-virtual-clients-
 latest §5.2, "Generating Virtual Client Secrets"; profile "latest", mlsvc.vc.profiles),
-which replaces draft-00's PPRF (mlsvc.vc.operation). Groundwork: nothing in the Emulator
-uses it yet; draft-00's behaviour does not depend on this module.
+which replaces draft-00's PPRF (mlsvc.vc.operation). The Emulator uses it for every
+latest epoch (`EmulationEpoch.tree`); draft-00's behaviour does not depend on it.
 
 Theory of operation (latest §5.2; section numbers of the rendered later text, whose
 "Client emulation" is §5). Per emulation epoch, with the emulation group's suite:
@@ -530,3 +530,31 @@ def _check_indices(indices: list[int]) -> None:
         _uint32("key_package_index", i)
     if len(set(indices)) != len(indices):
         raise ParameterError("the key_package_index values of a batch must be unique")
+
+
+@dataclass(frozen=True)
+class PlannedOperation:
+    """latest §5.2 with reading R4, the receiving side: another emulator's operation
+    re-derived on a copy of this emulator's tree, so that a message rejected later
+    leaves the tree as it was. `commit` consumes the generation in the real tree (the
+    same derivation again: the same secret)."""
+
+    cs: CipherSuite
+    tree: OperationSecretTree
+    operation: Operation
+
+    @classmethod
+    def plan(cls, cs: CipherSuite, tree: OperationSecretTree, leaf_index: int,
+             operation_type: OperationType | int, generation: int,
+             operation_context: bytes = b"") -> PlannedOperation:
+        """`operation_at` on a copy of `tree`'s state (its checks included:
+        VC-OPERATION-GENERATION, GenerationTooFarError, ParameterError)."""
+        copy = OperationSecretTree.from_state(cs, tree.state.copy())
+        return cls(cs, tree, copy.operation_at(leaf_index, operation_type, generation,
+                                               operation_context))
+
+    def commit(self) -> None:
+        """Consume the planned generation in the real tree."""
+        op = self.operation
+        self.tree.operation_at(op.leaf_index, op.operation_type, op.generation,
+                               op.operation_context)

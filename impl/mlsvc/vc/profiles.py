@@ -27,12 +27,12 @@ draft-00, which leaves it unspecified. The key-schedule nonce is the same in bot
 ("the nonce provided by the key schedule for encrypting this message"; Q5: before the
 reuse_guard XOR, used raw).
 
-Only these primitives are selectable here. The later text's Virtual Client Operation
-Secret Tree (latest §5.2: operation ratchets, OperationContext, KeyPackage batches and
-seeds, the group-creation epoch secret) exists as `mlsvc.vc.operation_tree`, latest-only
-and not yet used by the Emulator; the rest of the later text is not implemented by the
-library (docs/PROFILES.md lists every difference and where it lives); the executable
-model reads it (model/, Config.profile).
+These primitives take the profile as a parameter. The rest of the later text is
+selected by the virtual client's profile (`VirtualClientConfig.profile`, recorded in the
+emulation group): the Virtual Client Operation Secret Tree (`mlsvc.vc.operation_tree`,
+latest §5.2), the later DerivationInfoTBE and KeyPackageUpload, external joins without
+an action, group creation, the removal's fresh KeyPackages; docs/PROFILES.md lists every
+difference and where it lives. The executable model reads both (model/, Config.profile).
 """
 
 from __future__ import annotations

@@ -29,27 +29,36 @@ from mlsvc.group.config import Identity
 from mlsvc.group.events import ApplicationMessage, CommitApplied, Event
 from mlsvc.group.group import Group
 from mlsvc.group.receive import SiblingCommitKeys
-from mlsvc.messages.codepoints import SenderType
+from mlsvc.messages.codepoints import LeafNodeSource, SenderType
 from mlsvc.messages.commit import Commit
 from mlsvc.messages.credentials import BasicCredential
 from mlsvc.messages.framing import PrivateMessage, PublicMessage
 from mlsvc.messages.group_info import GroupInfo
-from mlsvc.messages.leaf_node import LeafNode
+from mlsvc.messages.leaf_node import LeafNode, RatchetTreeExtension
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Remove, Update
 from mlsvc.messages.welcome import Welcome
 from mlsvc.types import LeafIndex
 from mlsvc.vc import derivation as dinfo
 from mlsvc.vc import lifecycle
-from mlsvc.vc.actions import ExternalJoin, KeyPackageUpload, VirtualClientAction
-from mlsvc.vc.codepoints import Consistency
+from mlsvc.vc.actions import (
+    ExternalJoin,
+    KeyPackageUpload,
+    LatestKeyPackageUpload,
+    VirtualClientAction,
+)
+from mlsvc.vc.codepoints import Consistency, OperationType
 from mlsvc.vc.epoch import EmulationEpoch
 from mlsvc.vc.operation import (
     Derivation,
+    OperationKeys,
     commit_derivation,
+    latest_operation_keys,
     plan_rederivation,
 )
-from mlsvc.vc.reuse_guard import recover_leaf_index
+from mlsvc.vc.operation_tree import KeyPackageBatch, OperationSecretTree, PlannedOperation
+from mlsvc.vc.profiles import Profile
+from mlsvc.vc.reuse_guard import recover_leaf_index, reuse_guard_key_secret
 from mlsvc.vc.state import HeldKeyPackage, HigherGroup, LeafOp
 
 if TYPE_CHECKING:
@@ -98,7 +107,7 @@ def deliver(em: Emulator, group_id: bytes, message: bytes, *,
     hg = em.groups.get(group_id)
     msg = MLSMessage.decode(message)  # once: every check below reads the same decoding
     if _external_commit_of_ours(msg, hg):
-        if group_id in em.expected_joins:
+        if group_id in em.expected_joins or em.vc.profile is Profile.LATEST:
             raise StateError("an announced external commit: use follow_external_join")
         fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
                                              "(joining, or replacing its leaf) that no "
@@ -115,13 +124,18 @@ def _deliver_emulation(em: Emulator, message: bytes, welcomed: frozenset[bytes])
     aad = body.content.authenticated_data if isinstance(body, PublicMessage) else (
         body.authenticated_data if isinstance(body, PrivateMessage) else b"")
     action = _action_of(em, aad)
-    plans: list[tuple[HeldKeyPackage, Derivation]] = []
+    plans: list[tuple[HeldKeyPackage, Derivation | PlannedOperation]] = []
     if action is not None and isinstance(action.body, KeyPackageUpload):
-        plans = _rederive_key_packages(em, action.body, g, msg)
+        plans = [(h, d) for h, d in _rederive_key_packages(em, action.body, g, msg)]
+    elif action is not None and isinstance(action.body, LatestKeyPackageUpload):
+        plans = _rederive_latest_key_packages(em, action.body, g, msg)
     roster = {int(i): _identity_of(leaf) for i, leaf in g.members()}
     event = g.process(msg)
+    committed: set[int] = set()
     for held, d in plans:
-        commit_derivation(d)
+        if id(d) not in committed:  # a latest batch is one operation for every KeyPackage
+            _commit(d)
+            committed.add(id(d))
         em.key_packages[held.bundle.ref(get_suite(held.group_suite))] = held
     if isinstance(event, CommitApplied):
         if event.removed_self:
@@ -161,7 +175,11 @@ def _action_of(em: Emulator, authenticated_data: bytes) -> VirtualClientAction |
             fail("VC-ACTION-UNANNOUNCED", f"SafeAAD item 0x{item.component_id:04x} is not "
                                           "a component the safe_aad list announces")
     data = parsed.get(em.vc.codepoints.virtual_client_action)
-    return None if data is None else VirtualClientAction.decode(data)
+    if data is None:
+        return None
+    if em.vc.profile is Profile.LATEST:
+        return VirtualClientAction.decode_latest(data)  # latest §5.5
+    return VirtualClientAction.decode(data)
 
 def _rederive_key_packages(em: Emulator, kpu: KeyPackageUpload, g: Group, msg: MLSMessage
                            ) -> list[tuple[HeldKeyPackage, Derivation]]:
@@ -185,6 +203,98 @@ def _rederive_key_packages(em: Emulator, kpu: KeyPackageUpload, g: Group, msg: M
         out.append((suite, d))
     return out
 
+def _rederive_latest_key_packages(em: Emulator, kpu: LatestKeyPackageUpload, g: Group,
+                                  msg: MLSMessage
+                                  ) -> list[tuple[HeldKeyPackage, Derivation | PlannedOperation]]:
+    """latest §5.5.1: reject duplicate key_package_index values
+    (VC-KPU-DUPLICATE-INDEX); the batch operation of (epoch_id, leaf_index, generation,
+    key_package, "") re-derived on a copy of the tree, a seed per index, each KeyPackage
+    re-created and its ref checked (VC-KPU-UNKNOWN-REF). As for draft-00 (P16) the epoch
+    is the one the Commit is sent in and leaf_index the Commit's sender
+    (VC-KPU-SENDER)."""
+    body = msg.body
+    if not isinstance(body, PublicMessage):
+        raise DecodeError("an emulation Commit carrying an action is a PublicMessage")
+    if kpu.duplicate_indices:
+        fail("VC-KPU-DUPLICATE-INDEX", "the key_package_index values of a KeyPackageUpload "
+                                       "are not unique (latest §5.5.1)")
+    sender = body.content.sender.leaf_index
+    if kpu.leaf_index != sender:
+        fail("VC-KPU-SENDER", f"a KeyPackageUpload names leaf {kpu.leaf_index}, its Commit "
+                              f"comes from leaf {sender}")
+    ep = em.epochs.for_derivation(kpu.epoch_id)
+    if ep.epoch != g.epoch:
+        fail("VC-EPOCH-UNKNOWN", "a KeyPackageUpload names another epoch than the one "
+                                 "its Commit is sent in (P16)")
+    tree = _tree_of(ep)
+    plan = PlannedOperation.plan(em.ecs, tree, kpu.leaf_index, OperationType.KEY_PACKAGE,
+                                 kpu.generation)
+    batch = KeyPackageBatch.from_operation(em.ecs, plan.operation,
+                                           [i.key_package_index for i in kpu.key_package_info])
+    out: list[tuple[HeldKeyPackage, Derivation | PlannedOperation]] = []
+    for info in kpu.key_package_info:
+        sub = batch.sub_secrets(em.ecs, info.key_package_index)
+        held = None
+        for suite in (em.vc.emulation_suite, *_SUITES):
+            gcs = get_suite(suite)
+            if gcs.nh != em.ecs.nh:
+                continue
+            candidate = em.latest_key_package_of(ep, kpu.leaf_index, kpu.generation,
+                                                 info.key_package_index,
+                                                 latest_operation_keys(em.ecs, gcs, sub), suite)
+            if candidate.bundle.ref(gcs) == info.key_package_ref:
+                held = candidate
+                break
+        if held is None:
+            fail("VC-KPU-UNKNOWN-REF", "no KeyPackage derived from this KeyPackageInfo has "
+                                       "the announced KeyPackageRef")
+        out.append((held, plan))
+    return out
+
+
+def _tree_of(ep: EmulationEpoch) -> OperationSecretTree:
+    """The epoch's operation secret tree (latest §5.2): VC-EPOCH-DELETED when the
+    epoch is outside the window, VC-PROFILE-MISMATCH when it is a draft-00 epoch."""
+    if ep.tree is None:
+        if ep.profile is Profile.DRAFT_00:
+            fail("VC-PROFILE-MISMATCH", f"emulation epoch {ep.epoch} is a draft-00 epoch")
+        fail("VC-EPOCH-DELETED", f"emulation epoch {ep.epoch} has no derivation secrets")
+    return ep.tree
+
+
+def _commit(d: Derivation | PlannedOperation) -> None:
+    """Commit a planned re-derivation: draft-00 punctures and retains (Q7), latest
+    consumes the generation in the tree (R4)."""
+    if isinstance(d, PlannedOperation):
+        d.commit()
+    else:
+        commit_derivation(d)
+
+
+def _latest_leaf_keys(em: Emulator, ep: EmulationEpoch, leaf: LeafNode,
+                      comp: dinfo.DerivationInfoComponent, group_id: bytes,
+                      group_suite: CipherSuite
+                      ) -> tuple[dinfo.DerivationInfoTBE, OperationKeys, PlannedOperation]:
+    """latest §5.3 for an update or commit LeafNode: the DerivationInfoTBE (parsed by
+    the leaf's leaf_node_source), the leaf_node operation (epoch_id, leaf_index,
+    generation, leaf_node, group_id) planned on a copy of the tree, its keys checked
+    against the leaf (VC-REDERIVED-KEY-MISMATCH)."""
+    assert ep.encryption_key is not None
+    tbe = dinfo.open_tbe(em.ecs, comp, ep.encryption_key, leaf)
+    if tbe.leaf_node_source is LeafNodeSource.KEY_PACKAGE:
+        fail("VC-DERIVATION-INFO", "a key_package LeafNode where an update or commit "
+                                   "LeafNode is required")
+    if tbe.leaf_index not in ep.roster:
+        fail("VC-SENDER-NOT-EMULATOR",
+             f"leaf {tbe.leaf_index} is no emulator of emulation epoch {ep.epoch}")
+    plan = PlannedOperation.plan(em.ecs, _tree_of(ep), tbe.leaf_index,
+                                 OperationType.LEAF_NODE, tbe.generation, group_id)
+    keys = latest_operation_keys(em.ecs, group_suite, plan.operation.sub_secrets(em.ecs))
+    if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
+        fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+    return tbe, keys, plan
+
+
 def _suite_for_ref(em: Emulator, ref: bytes, d: Derivation) -> HeldKeyPackage | None:
     for suite in (em.vc.emulation_suite, *_SUITES):
         gcs = get_suite(suite)
@@ -205,8 +315,8 @@ def _plan_rederivation(em: Emulator, ep: EmulationEpoch, leaf_index: int, random
             em.stats.collisions += 1
         raise
 
-def _sibling_keys(em: Emulator, leaf: LeafNode, g: Group) -> tuple[SiblingCommitKeys, LeafOp,
-                                                            Derivation]:
+def _sibling_keys(em: Emulator, leaf: LeafNode, g: Group
+                  ) -> tuple[SiblingCommitKeys, LeafOp, Derivation | PlannedOperation]:
     """Re-derive a sibling's LeafNode (§5.3) and check its public keys
     (VC-REDERIVED-KEY-MISMATCH). Nothing is punctured yet."""
     comp = dinfo.find_in_leaf(leaf, em.vc.ext_codepoints, em.vc.codepoints)
@@ -214,11 +324,16 @@ def _sibling_keys(em: Emulator, leaf: LeafNode, g: Group) -> tuple[SiblingCommit
         fail("VC-DERIVATION-INFO", "the virtual client's LeafNode has no DerivationInfo")
     ep = em.epochs.for_derivation(comp.epoch_id)
     assert ep.encryption_key is not None
-    tbe = dinfo.open_info(em.ecs, comp, ep.encryption_key, leaf.encryption_key)
-    d = _plan_rederivation(em, ep, tbe.leaf_index, tbe.random)
-    keys = em.operation_keys(g.cipher_suite, d)
-    if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
-        fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+    d: Derivation | PlannedOperation
+    if ep.profile is Profile.LATEST:
+        _, keys, d = _latest_leaf_keys(em, ep, leaf, comp, g.group_id, g.cipher_suite)
+    else:
+        tbe = dinfo.open_info(em.ecs, comp, ep.encryption_key, leaf.encryption_key)
+        d = _plan_rederivation(em, ep, tbe.leaf_index, tbe.random)
+        keys = em.operation_keys(g.cipher_suite, d)
+        if (keys.encryption[1] != leaf.encryption_key
+                or keys.signature[1] != leaf.signature_key):
+            fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
     ident = Identity(leaf.credential, *keys.signature)
     em.stats.rederivations += 1
     return (SiblingCommitKeys(keys.path_secret, keys.encryption[0], ident),
@@ -226,7 +341,7 @@ def _sibling_keys(em: Emulator, leaf: LeafNode, g: Group) -> tuple[SiblingCommit
 
 def _deliver_higher(em: Emulator, group_id: bytes, hg: HigherGroup, msg: MLSMessage) -> Received:
     g = hg.group
-    found: list[tuple[LeafOp, Derivation]] = []
+    found: list[tuple[LeafOp, Derivation | PlannedOperation]] = []
 
     def sibling(leaf: LeafNode) -> SiblingCommitKeys:
         keys, op, d = _sibling_keys(em, leaf, g)
@@ -234,7 +349,7 @@ def _deliver_higher(em: Emulator, group_id: bytes, hg: HigherGroup, msg: MLSMess
         return keys
 
     update = _own_update(msg, g.own_leaf)
-    update_plan: tuple[SiblingCommitKeys, LeafOp, Derivation] | None = None
+    update_plan: tuple[SiblingCommitKeys, LeafOp, Derivation | PlannedOperation] | None = None
     if update is not None:
         update_plan = _sibling_keys(em, update, g)
     eventual = em.vc.consistency is Consistency.EVENTUAL
@@ -242,10 +357,10 @@ def _deliver_higher(em: Emulator, group_id: bytes, hg: HigherGroup, msg: MLSMess
                    if isinstance(msg.body, PrivateMessage) else None)
     event = g.process(msg, sibling=sibling, retain_own_key=eventual)
     for _, d in found:
-        commit_derivation(d)
+        _commit(d)
     if update_plan is not None:
         keys, op, d = update_plan
-        commit_derivation(d)
+        _commit(d)
         g.remember_leaf_key(keys.leaf_private_key, keys.identity)
         hg.proposed[g.state.cs.kem.public_key(keys.leaf_private_key)] = op
     if isinstance(event, CommitApplied):
@@ -264,8 +379,12 @@ def _deliver_higher(em: Emulator, group_id: bytes, hg: HigherGroup, msg: MLSMess
         # attribution is (sibling_epoch, sibling_leaf) of the local epoch.
         local = em.vc.readings.reuse_guard_local_epoch
         ep = em.epochs.latest if local else em.epochs.by_id(hg.active.epoch_id)
+        key_ep = em.epochs.by_id(hg.active.epoch_id)  # latest §5.6.2: epoch e's secret
+        key_secret = reuse_guard_key_secret(key_ep.profile,
+                                            leaf_node_secret=hg.active.leaf_node_secret,
+                                            reuse_guard_secret=key_ep.reuse_guard_secret)
         try:
-            leaf = recover_leaf_index(em.ecs, hg.active.leaf_node_secret,
+            leaf = recover_leaf_index(em.ecs, key_secret,
                                       event.key_schedule_nonce, event.reuse_guard,
                                       ep.leaf_count, None if local else ep.roster)
         except ValidationError:
@@ -299,7 +418,8 @@ def follow_external_join(em: Emulator, group_info: bytes, commit: bytes) -> Rece
     if not isinstance(body, PublicMessage):
         raise DecodeError("an external commit is a PublicMessage (RFC 9420 §12.4.3.2)")
     group_id = body.content.group_id
-    if group_id not in em.expected_joins:
+    latest = em.vc.profile is Profile.LATEST  # latest §5.5.2: no announcement
+    if group_id not in em.expected_joins and not latest:
         fail("VC-EXTERNAL-JOIN-UNANNOUNCED", "an external commit of the virtual client "
                                              "no ExternalJoin announced")
     content = body.content.content
@@ -313,6 +433,8 @@ def follow_external_join(em: Emulator, group_info: bytes, commit: bytes) -> Rece
     ep = em.epochs.for_derivation(comp.epoch_id)
     assert ep.encryption_key is not None
     leaf = content.path.leaf_node
+    if ep.profile is Profile.LATEST:
+        return _follow_latest_external_join(em, ep, comp, leaf, gcs, group_info, commit)
     tbe = dinfo.open_info(em.ecs, comp, ep.encryption_key, leaf.encryption_key)
     d = _plan_rederivation(em, ep, tbe.leaf_index, tbe.random)
     keys = em.operation_keys(gcs, d)
@@ -324,6 +446,80 @@ def follow_external_join(em: Emulator, group_info: bytes, commit: bytes) -> Rece
         em.group_config())
     commit_derivation(d)
     em.expected_joins.discard(group_id)
+    em.groups[group_id] = HigherGroup(group, LeafOp(ep.epoch_id, keys.leaf_node_secret))
+    em.collect()
+    return Received(group_id, None, joined=True)
+
+
+def _follow_latest_external_join(em: Emulator, ep: EmulationEpoch,
+                                 comp: dinfo.DerivationInfoComponent, leaf: LeafNode,
+                                 gcs: CipherSuite, group_info: bytes, commit: bytes
+                                 ) -> Received:
+    """latest §5.3, §5.5.2: the external join material (the GroupInfo the sibling
+    used) with the external Commit: the leaf_node operation re-derived, and the init
+    secret taken from the DerivationInfoTBE (VC-EXTERNAL-INIT-MISSING when absent)."""
+    gi = MLSMessage.decode(group_info).body
+    assert isinstance(gi, GroupInfo)
+    group_id = gi.group_context.group_id
+    tbe, keys, plan = _latest_leaf_keys(em, ep, leaf, comp, group_id, gcs)
+    if tbe.external_init_secret is None:
+        fail("VC-EXTERNAL-INIT-MISSING", "the external Commit's DerivationInfoTBE carries "
+                                         "no external_init_secret (latest §5.3)")
+    group = Group.follow_external_join(
+        group_info, commit, Identity(leaf.credential, *keys.signature),
+        SiblingCommitKeys(keys.path_secret, keys.encryption[0]), None, em.group_config(),
+        init_secret=tbe.external_init_secret)
+    plan.commit()
+    em.expected_joins.discard(group_id)
+    em.groups[group_id] = HigherGroup(group, LeafOp(ep.epoch_id, keys.leaf_node_secret))
+    em.collect()
+    return Received(group_id, None, joined=True)
+
+
+def follow_group_creation(em: Emulator, group_info: bytes) -> Received:
+    """latest §5.4, a sibling's group creation material: verify the GroupInfo and its
+    tree (Group.follow_creation), decrypt the DerivationInfo of the creator LeafNode
+    (key_package, key_package_index 0: VC-DERIVATION-INFO otherwise), re-derive the
+    dedicated key_package operation on a copy of the tree, check the leaf's keys
+    (VC-REDERIVED-KEY-MISMATCH), re-derive epoch_secret and rebuild epoch 0 ("If the
+    GroupInfo cannot be verified using the resulting epoch state, the emulator client
+    MUST reject": CM-CONFIRMATION-TAG). Nothing changes on error."""
+    if em.vc.profile is not Profile.LATEST:
+        raise StateError("group creation by the virtual client is latest §5.4 only")
+    body = MLSMessage.decode(group_info).body
+    if not isinstance(body, GroupInfo):
+        raise DecodeError("not a GroupInfo message")
+    group_id = body.group_context.group_id
+    if group_id in em.groups:
+        raise StateError(f"the virtual client is in group {group_id.hex()} already")
+    tree_ext = RatchetTreeExtension.find_in(body.extensions)
+    leaf = None if tree_ext is None or not tree_ext.nodes else tree_ext.nodes[0]
+    if not isinstance(leaf, LeafNode):
+        fail("VC-DERIVATION-INFO", "the group creation material has no creator LeafNode")
+    comp = dinfo.find_in_leaf(leaf, em.vc.ext_codepoints, em.vc.codepoints)
+    if comp is None:
+        fail("VC-DERIVATION-INFO", "the creator LeafNode has no DerivationInfo")
+    ep = em.epochs.for_derivation(comp.epoch_id)
+    assert ep.encryption_key is not None
+    tree = _tree_of(ep)
+    tbe = dinfo.open_tbe(em.ecs, comp, ep.encryption_key, leaf)
+    if tbe.leaf_node_source is not LeafNodeSource.KEY_PACKAGE or tbe.key_package_index != 0:
+        fail("VC-DERIVATION-INFO", "a creator LeafNode is a key_package LeafNode with "
+                                   "key_package_index 0 (latest §5.4)")
+    if tbe.leaf_index not in ep.roster:
+        fail("VC-SENDER-NOT-EMULATOR",
+             f"leaf {tbe.leaf_index} is no emulator of emulation epoch {ep.epoch}")
+    gcs = get_suite(body.group_context.cipher_suite)
+    plan = PlannedOperation.plan(em.ecs, tree, tbe.leaf_index, OperationType.KEY_PACKAGE,
+                                 tbe.generation)
+    batch = KeyPackageBatch.from_operation(em.ecs, plan.operation, [0])
+    keys = latest_operation_keys(em.ecs, gcs, batch.sub_secrets(em.ecs, 0))
+    if keys.encryption[1] != leaf.encryption_key or keys.signature[1] != leaf.signature_key:
+        fail("VC-REDERIVED-KEY-MISMATCH", "a re-derived key differs from the LeafNode's")
+    group = Group.follow_creation(group_info, Identity(leaf.credential, *keys.signature),
+                                  keys.encryption[0], batch.group_creation_epoch_secret(gcs),
+                                  em.group_config())
+    plan.commit()
     em.groups[group_id] = HigherGroup(group, LeafOp(ep.epoch_id, keys.leaf_node_secret))
     em.collect()
     return Received(group_id, None, joined=True)

@@ -1,0 +1,480 @@
+"""The virtual client under the later text (profile "latest", issue 15): the same
+operations as draft-00, with the operation secret tree (latest §5.2), the later
+DerivationInfoTBE (§5.3), KeyPackageUpload (§5.5.1), external joins without an
+ExternalJoin action (§5.5.2), the reuse guard from reuse_guard_secret (§5.6.2) and the
+generation ID bound to group and epoch (§5.6.3).
+
+Expected values come from the primitives of the text (the operation secret tree, the
+DerivationInfo formula), from the other emulators' independent re-derivation and from
+plain MLS members, never from the code path under test."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlsvc.errors import DecodeError, ValidationError
+from mlsvc.group.events import ApplicationMessage
+from mlsvc.messages.codepoints import LeafNodeSource
+from mlsvc.messages.credentials import BasicCredential
+from mlsvc.messages.mls_message import MLSMessage
+from mlsvc.vc import derivation as dinfo
+from mlsvc.vc.actions import (
+    ExternalJoin,
+    LatestKeyPackageInfo,
+    LatestKeyPackageUpload,
+    VirtualClientAction,
+)
+from mlsvc.vc.codepoints import OperationType, RatchetType
+from mlsvc.vc.emulator import Emulator, recorded_profile
+from mlsvc.vc.generation_id import generation_id
+from mlsvc.vc.profiles import Profile
+from mlsvc.vc.reuse_guard import recover_leaf_index
+
+from .vc_helpers import (
+    G1,
+    NAMES,
+    VC,
+    World,
+    action_items,
+    forged_emulation_commit,
+    peer_commit,
+    peer_group,
+    pump,
+    snapshot,
+    world,
+)
+
+LATEST = Profile.LATEST
+
+
+def latest_world(seed: bytes = b"latest") -> World:
+    return world(seed=seed, profile=LATEST)
+
+
+def vc_leaf_of(w: World, name: str = "phone") -> object:
+    g = w.em(name).groups[G1].group
+    return g.tree.leaf(g.own_leaf)
+
+
+def tbe_of(em: Emulator, leaf: object) -> dinfo.DerivationInfoTBE:
+    """The DerivationInfoTBE of a virtual-client LeafNode, opened with the formula of
+    latest §5.3 under the named epoch's epoch_encryption_key."""
+    from mlsvc.messages.leaf_node import LeafNode
+
+    assert isinstance(leaf, LeafNode)
+    comp = dinfo.find_in_leaf(leaf, em.vc.ext_codepoints, em.vc.codepoints)
+    assert comp is not None
+    ep = em.epochs.by_id(comp.epoch_id)
+    assert ep.encryption_key is not None
+    return dinfo.open_tbe(em.ecs, comp, ep.encryption_key, leaf)
+
+
+# --- the profile is recorded in the emulation group ---------------------------------------
+
+
+def test_the_emulation_group_records_latest_and_draft_00_records_nothing() -> None:
+    w = latest_world()
+    em = w.em("phone")
+    assert recorded_profile(em.emu.context.extensions) is LATEST
+    d = world(seed=b"d")
+    assert recorded_profile(d.em("phone").emu.context.extensions) is Profile.DRAFT_00
+    for name in NAMES:  # every emulator opened latest epochs (five secrets, a tree)
+        ep = w.em(name).epochs.latest
+        assert ep.profile is LATEST and ep.tree is not None and ep.pprf is None
+
+
+# --- every operation, three emulators, a plain member ------------------------------------
+
+
+@pytest.mark.parametrize("actor", NAMES)
+def test_commit_update_and_messages_of_every_emulator(actor: str) -> None:
+    w = latest_world(actor.encode())
+    before = w.agree()
+    assert w.vc.commit(actor, G1).accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    assert w.agree() != before
+    tbe = tbe_of(w.em("phone"), vc_leaf_of(w))
+    assert tbe.leaf_node_source is LeafNodeSource.COMMIT
+    assert tbe.leaf_index == int(w.em(actor).epochs.latest.own_leaf)
+    assert tbe.external_init_secret is None  # "any other Commit": absent
+    assert w.vc.update(actor, G1).accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    peer_commit(w.ds, "bob", w.bob, w.bob.commit())
+    w.vc.sync()
+    w.agree()
+    assert tbe_of(w.em("phone"), vc_leaf_of(w)).leaf_node_source is LeafNodeSource.UPDATE
+    for sender in NAMES:
+        assert w.vc.send(sender, G1, sender.encode()).accepted
+        events = [e.received for e in w.vc.sync()]
+        assert sorted(r.sibling_leaf for r in events if r.sibling_leaf is not None) == [
+            NAMES.index(sender)] * 2
+        [msg] = pump(w.ds, "bob", w.bob)
+        assert isinstance(msg, ApplicationMessage) and msg.data == sender.encode()
+
+
+def test_the_emulators_trees_agree_after_every_operation() -> None:
+    """R4: every emulator consumes the deriver's generation in its own tree, so the
+    trees of the epoch are equal everywhere."""
+    w = latest_world()
+    assert w.vc.commit("laptop", G1).accepted
+    assert w.vc.upload_key_packages("tablet", 3).accepted
+    w.vc.sync()
+    states = {name: w.em(name).epochs.epochs for name in NAMES}
+    epochs = set.intersection(*(set(e) for e in states.values()))
+    assert epochs
+    for n in epochs:
+        trees = [states[name][n].tree for name in NAMES]
+        if any(t is None for t in trees):
+            continue
+        ratchets = [{k: (r.generation, r.secret) for k, r in t.state.ratchets.items()}
+                    for t in trees if t is not None]
+        assert ratchets[0] == ratchets[1] == ratchets[2]
+
+
+def test_key_packages_name_their_batch_and_index() -> None:
+    w = latest_world()
+    phone = w.em("phone")
+    tree = phone.epochs.latest.tree
+    assert tree is not None
+    gen = tree.next_generation(int(phone.epochs.latest.own_leaf), OperationType.KEY_PACKAGE)
+    assert w.vc.upload_key_packages("phone", 3).accepted
+    w.vc.sync()
+    tbes = sorted((tbe_of(phone, h.bundle.key_package.leaf_node) for h in
+                   phone.key_packages.values()), key=lambda t: t.key_package_index or 0)
+    assert [(t.generation, t.key_package_index) for t in tbes] == [(gen, 0), (gen, 1),
+                                                                    (gen, 2)]
+    for name in NAMES[1:]:  # the siblings re-created the same KeyPackages
+        assert set(w.em(name).key_packages) == set(phone.key_packages)
+    assert set(phone.key_packages) == set(w.ds.outstanding_key_packages(VC))
+
+
+def test_a_second_group_joined_by_welcome_from_another_uploader() -> None:
+    w = latest_world()
+    carol = peer_group(w.ds, "carol", b"g2")
+    from .vc_helpers import add_vc
+
+    add_vc(w.ds, w.vc, "carol", carol, uploader="tablet")
+    w.agree(b"g2", carol)
+    assert all(not em.key_packages for em in w.vc.emulators.values())
+
+
+def test_external_join_needs_no_action_and_siblings_follow() -> None:
+    w = latest_world()
+    carol = peer_group(w.ds, "carol", b"g2")
+    epoch_before = w.em("phone").emu.epoch
+    assert w.vc.external_join("laptop", b"g2").accepted
+    w.vc.sync()
+    assert w.em("phone").emu.epoch == epoch_before  # no emulation Commit (no action)
+    pump(w.ds, "carol", carol)
+    w.agree(b"g2", carol)
+    g = w.em("phone").groups[b"g2"].group
+    tbe = tbe_of(w.em("phone"), g.tree.leaf(g.own_leaf))
+    assert tbe.leaf_node_source is LeafNodeSource.COMMIT
+    assert tbe.external_init_secret is not None
+    # a resync of G1: the prior leaf goes, one leaf stays
+    assert w.vc.external_join("tablet", G1).accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    w.agree()
+    assert [leaf.credential for _, leaf in w.bob.members()].count(
+        BasicCredential(VC.encode())) == 1
+    for gid, peer, pname in ((G1, w.bob, "bob"), (b"g2", carol, "carol")):
+        assert w.vc.send("phone", gid, b"after").accepted
+        w.vc.sync()
+        [msg] = pump(w.ds, pname, peer)
+        assert isinstance(msg, ApplicationMessage) and msg.data == b"after"
+
+
+# --- the later text's primitives on the wire ----------------------------------------------
+
+
+def test_reuse_guard_is_keyed_by_the_epoch_s_reuse_guard_secret() -> None:
+    w = latest_world()
+    laptop = w.em("laptop")
+    out = laptop.send_private_message(G1, b"x")
+    hg = laptop.groups[G1]
+    ep = laptop.epochs.by_id(hg.active.epoch_id)
+    assert ep.reuse_guard_secret is not None and out.nonce is not None
+    # the sender's guard decodes to its own leaf with reuse_guard_secret of epoch e
+    body = MLSMessage.decode(out.message).body
+    from mlsvc.messages.framing import PrivateMessage
+
+    assert isinstance(body, PrivateMessage)
+    w.vc._verdict("laptop", out, w.ds.submit("laptop", out.message, on_behalf_of=VC,
+                                              generation_id=out.generation_id).accepted)
+    events = [e.received for e in w.vc.sync(["phone"])]
+    [r] = [r for r in events if r.sibling_leaf is not None]
+    assert r.sibling_leaf == int(ep.own_leaf)
+    ev = r.event
+    assert isinstance(ev, ApplicationMessage)
+    assert recover_leaf_index(laptop.ecs, ep.reuse_guard_secret, ev.key_schedule_nonce,
+                              ev.reuse_guard, ep.leaf_count, None) == int(ep.own_leaf)
+
+
+def test_generation_id_binds_group_and_epoch() -> None:
+    w = latest_world()
+    phone = w.em("phone")
+    out = phone.send_private_message(G1, b"x")
+    hg = phone.groups[G1]
+    ep = phone.epochs.by_id(hg.active.epoch_id)
+    assert out.generation is not None
+    expected = generation_id(phone.ecs, ep.generation_id_secret, out.generation,
+                             RatchetType.APPLICATION, profile=LATEST, group_id=G1,
+                             epoch=hg.group.epoch)
+    assert out.generation_id == expected
+    assert out.generation_id != generation_id(phone.ecs, ep.generation_id_secret,
+                                              out.generation, RatchetType.APPLICATION)
+
+
+def test_a_refused_commit_s_retry_takes_a_fresh_generation() -> None:
+    w = latest_world()
+    phone, laptop = w.em("phone"), w.em("laptop")
+    a = phone.vc_commit(G1)
+    b = laptop.vc_commit(G1)
+    assert w.ds.submit("phone", a.message, on_behalf_of=VC).accepted
+    w.vc._verdict("phone", a, True)
+    assert not w.ds.submit("laptop", b.message, on_behalf_of=VC).accepted
+    w.vc._verdict("laptop", b, False)
+    w.vc.sync()
+    tree = laptop.epochs.latest.tree
+    assert tree is not None
+    own = int(laptop.epochs.latest.own_leaf)
+    used = tree.next_generation(own, OperationType.LEAF_NODE)
+    assert w.vc.commit("laptop", G1).accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    w.agree()
+    assert tbe_of(phone, vc_leaf_of(w)).generation == used  # not the refused one's
+
+
+# --- receipt checks ---------------------------------------------------------------------
+
+
+def _kpu_commit(w: World, kpu: LatestKeyPackageUpload) -> bytes:
+    phone = w.em("phone")
+    return forged_emulation_commit(phone, action_items(phone, VirtualClientAction(kpu)))
+
+
+def test_an_upload_with_duplicate_indices_is_rejected() -> None:
+    w = latest_world()
+    phone, laptop = w.em("phone"), w.em("laptop")
+    ep = phone.epochs.latest
+    kpu = LatestKeyPackageUpload(ep.epoch_id, int(ep.own_leaf), 0, (
+        LatestKeyPackageInfo(b"\x01" * 32, 0), LatestKeyPackageInfo(b"\x02" * 32, 0)))
+    before = snapshot(laptop)
+    with pytest.raises(ValidationError) as err:
+        laptop.deliver(phone.emu.group_id, _kpu_commit(w, kpu))
+    assert err.value.check_id == "VC-KPU-DUPLICATE-INDEX"
+    assert snapshot(laptop) == before
+
+
+def test_an_upload_naming_another_leaf_is_rejected() -> None:
+    w = latest_world()
+    phone, laptop = w.em("phone"), w.em("laptop")
+    ep = phone.epochs.latest
+    kpu = LatestKeyPackageUpload(ep.epoch_id, int(laptop.epochs.latest.own_leaf), 0,
+                                 (LatestKeyPackageInfo(b"\x01" * 32, 0),))
+    with pytest.raises(ValidationError) as err:
+        laptop.deliver(phone.emu.group_id, _kpu_commit(w, kpu))
+    assert err.value.check_id == "VC-KPU-SENDER"
+
+
+def test_an_upload_with_a_wrong_ref_is_rejected_and_consumes_nothing() -> None:
+    w = latest_world()
+    phone, laptop = w.em("phone"), w.em("laptop")
+    ep = phone.epochs.latest
+    kpu = LatestKeyPackageUpload(ep.epoch_id, int(ep.own_leaf), 0,
+                                 (LatestKeyPackageInfo(b"\x01" * 32, 0),))
+    before = snapshot(laptop)
+    with pytest.raises(ValidationError) as err:
+        laptop.deliver(phone.emu.group_id, _kpu_commit(w, kpu))
+    assert err.value.check_id == "VC-KPU-UNKNOWN-REF"
+    assert snapshot(laptop) == before  # the tree was not advanced (R4, planned on a copy)
+
+
+def test_the_draft_00_external_join_action_is_no_latest_action() -> None:
+    w = latest_world()
+    phone, laptop = w.em("phone"), w.em("laptop")
+    forged = forged_emulation_commit(phone, action_items(
+        phone, VirtualClientAction(ExternalJoin(b"g9"))))
+    with pytest.raises(DecodeError):
+        laptop.deliver(phone.emu.group_id, forged)
+
+
+def test_an_emulator_of_the_other_profile_cannot_join() -> None:
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.group.config import Identity
+    from mlsvc.vc.emulator import VirtualClientConfig
+
+    w = latest_world()
+    phone = w.em("phone")
+    rng = SeededRandom(b"stranger")
+    cs = phone.ecs
+    stranger = Emulator(b"stranger", Identity.basic(b"stranger",
+                                                    cs.signature.generate_key_pair(rng)),
+                        VirtualClientConfig(VC.encode()), rng)
+    kp = stranger.emulation_key_package()
+    out = phone.add_emulator(kp.key_package)
+    assert out.welcome is not None
+    with pytest.raises(ValidationError) as err:
+        stranger.join_emulation_group(out.welcome, kp)
+    assert err.value.check_id == "VC-PROFILE-MISMATCH"
+    assert stranger.emulation is None
+
+
+def test_an_external_commit_without_its_init_secret_is_rejected(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """latest §5.3: "If external_init_secret is absent, the emulator client MUST reject
+    the Commit": a sibling's external commit whose DerivationInfoTBE leaves it out."""
+    w = latest_world()
+    carol = peer_group(w.ds, "carol", b"g2")
+    laptop, phone = w.em("laptop"), w.em("phone")
+    gi = w.ds.group_info(b"g2")
+    # laptop's genuine external commit, and a copy of laptop made to leave the init
+    # secret out of its DerivationInfoTBE
+    real_seal = dinfo.seal_tbe
+
+    def seal_without_init(cs, epoch_id, key, enc, info):  # type: ignore[no-untyped-def]
+        return real_seal(cs, epoch_id, key, enc, dinfo.DerivationInfoTBE(
+            info.leaf_index, info.generation, info.leaf_node_source, info.key_package_index,
+            None))
+
+    monkeypatch.setattr(dinfo, "seal_tbe", seal_without_init)  # a corrupt laptop
+    out = laptop.external_join(b"g2", gi)
+    monkeypatch.undo()
+    with pytest.raises(ValidationError) as err:
+        phone.follow_external_join(gi, out.message)
+    assert err.value.check_id == "VC-EXTERNAL-INIT-MISSING"
+    assert b"g2" not in phone.groups
+    del carol
+
+
+def test_a_removal_replaces_the_deleted_key_packages_from_the_new_epoch() -> None:
+    """latest §6.3: the DS deletes the outstanding KeyPackages, the Remove is committed,
+    then "Upload a fresh set of KeyPackages derived from the new emulation-group epoch
+    to replace those deleted in step 1"; every group is updated from that epoch."""
+    w = latest_world()
+    assert w.vc.upload_key_packages("laptop", 2).accepted
+    w.vc.sync()
+    old = set(w.ds.outstanding_key_packages(VC))
+    assert len(old) == 2
+    assert w.vc.remove_emulator("phone", "tablet").accepted
+    w.vc.sync()
+    pump(w.ds, "bob", w.bob)
+    phone = w.em("phone")
+    new = set(w.ds.outstanding_key_packages(VC))
+    assert len(new) == 2 and not new & old
+    removal_epoch = phone.removals[b"tablet"]
+    for ref in new:
+        leaf = phone.key_packages[ref].bundle.key_package.leaf_node
+        comp = dinfo.find_in_leaf(leaf, phone.vc.ext_codepoints, phone.vc.codepoints)
+        assert comp is not None
+        assert phone.epochs.by_id(comp.epoch_id).epoch >= removal_epoch
+    comp = dinfo.find_in_leaf(vc_leaf_of(w), phone.vc.ext_codepoints,  # type: ignore[arg-type]
+                              phone.vc.codepoints)
+    assert comp is not None and phone.epochs.by_id(comp.epoch_id).epoch >= removal_epoch
+    w.agree()
+
+
+# --- group creation by the virtual client (latest §5.4) --------------------------------
+
+
+def test_the_virtual_client_creates_a_group_and_adds_a_member() -> None:
+    w = latest_world()
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.group.config import GroupConfig, Identity
+    from mlsvc.group.group import Group
+    from mlsvc.group.key_package import create_key_package
+    w.vc.create_group("laptop", b"g3")
+    # every emulator holds the same epoch 0, rebuilt from the creator's DerivationInfo
+    auths = {em.groups[b"g3"].group.epoch_authenticator for em in w.vc.emulators.values()}
+    assert len(auths) == 1
+    laptop = w.em("laptop")
+    g = laptop.groups[b"g3"].group
+    tbe = tbe_of(laptop, g.tree.leaf(g.own_leaf))
+    assert (tbe.leaf_node_source, tbe.key_package_index) == (LeafNodeSource.KEY_PACKAGE, 0)
+    assert w.ds.members(b"g3") == (VC,)
+    # dave joins by the virtual client's commit
+    rng = SeededRandom(b"dave")
+    cs = laptop.ecs
+    dave_id = Identity.basic(b"dave", cs.signature.generate_key_pair(rng))
+    cfg = GroupConfig(rng=rng, supported_extensions=(6,))
+    kp = create_key_package(cs, dave_id, cfg)
+    w.ds.register_client("dave")
+    w.ds.upload_key_packages("dave", [MLSMessage(kp.key_package).encode()])
+    assert w.vc.commit("tablet", b"g3", [w.ds.fetch_key_package("dave")]).accepted
+    w.vc.sync()
+    [welcome] = [d for d in w.ds.receive("dave")]
+    dave = Group.join(welcome.message, kp, cfg)
+    w.agree(b"g3", dave)
+    assert w.vc.send("phone", b"g3", b"hello dave").accepted
+    w.vc.sync()
+    [msg] = pump(w.ds, "dave", dave)
+    assert isinstance(msg, ApplicationMessage) and msg.data == b"hello dave"
+
+
+def test_group_creation_material_that_does_not_verify_is_rejected(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """latest §5.4: "If the GroupInfo cannot be verified using the resulting epoch
+    state, the emulator client MUST reject the initial group creation material": a
+    corrupt laptop creates the group with a random epoch secret instead of the derived
+    one; phone rejects it (CM-CONFIRMATION-TAG) and changes nothing. Material for
+    another group id fails its signature. The genuine material is then followed."""
+    from dataclasses import replace
+
+    from mlsvc.messages.group_info import GroupInfo
+    from mlsvc.vc.operation_tree import KeyPackageBatch
+
+    w = latest_world()
+    laptop, phone = w.em("laptop"), w.em("phone")
+    monkeypatch.setattr(KeyPackageBatch, "group_creation_epoch_secret",
+                        lambda self, gcs: bytes(range(gcs.nh)))
+    corrupt = laptop.create_group(b"g4")
+    monkeypatch.undo()
+    del laptop.groups[b"g4"]
+    before = snapshot(phone)
+    with pytest.raises(ValidationError) as err:
+        phone.follow_group_creation(corrupt)
+    assert err.value.check_id == "CM-CONFIRMATION-TAG"
+    assert snapshot(phone) == before
+    good = laptop.create_group(b"g4")
+    body = MLSMessage.decode(good).body
+    assert isinstance(body, GroupInfo)
+    moved = MLSMessage(replace(body, group_context=replace(body.group_context,
+                                                           group_id=b"g5"))).encode()
+    with pytest.raises(ValidationError) as err:
+        phone.follow_group_creation(moved)
+    assert err.value.check_id == "WEL-GROUPINFO-SIGNATURE"
+    assert snapshot(phone) == before
+    phone.follow_group_creation(good)
+    assert phone.groups[b"g4"].group.epoch_authenticator == \
+        laptop.groups[b"g4"].group.epoch_authenticator
+
+
+def test_draft_00_creates_no_group() -> None:
+    from mlsvc.errors import StateError
+
+    d = world(seed=b"d00")
+    with pytest.raises(StateError):
+        d.em("phone").create_group(b"g3")
+
+
+def test_a_latest_key_package_upload_in_flight_survives_a_restart() -> None:
+    """The durable outbox decodes the action of a pending emulation Commit with the
+    profile's VirtualClientAction (latest §5.5: the later KeyPackageUpload)."""
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.store import MemoryStore
+    from mlsvc.vc import durable
+
+    w = latest_world()
+    phone = w.em("phone")
+    out = phone.create_key_packages(2)
+    store = MemoryStore()
+    store.write(durable.records(phone))
+    restored = durable.restore(store, SeededRandom(b"restart"))
+    assert restored.pending_action_message() == out
+    assert isinstance(out.action, VirtualClientAction)
+    assert isinstance(out.action.body, LatestKeyPackageUpload)
+    assert restored.vc.profile is LATEST
