@@ -107,6 +107,8 @@ TESTS = [
     "tests/unit/test_vc_readings.py",
     "tests/unit/test_profiles.py",
     "tests/unit/test_operation_tree.py",
+    "tests/unit/test_vc_latest.py",
+    "tests/unit/test_vc_latest_state.py",
     "tests/vectors/test_vc01_vectors.py",
     "tests/properties/test_pprf.py",
     "tests/vectors/test_extensions_vectors.py",
