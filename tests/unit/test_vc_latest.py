@@ -10,6 +10,8 @@ plain MLS members, never from the code path under test."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from mlsvc.errors import DecodeError, ValidationError
@@ -478,3 +480,234 @@ def test_a_latest_key_package_upload_in_flight_survives_a_restart() -> None:
     assert isinstance(out.action, VirtualClientAction)
     assert isinstance(out.action.body, LatestKeyPackageUpload)
     assert restored.vc.profile is LATEST
+
+
+# --- the later text's structs and checks, at their bounds ------------------------------
+# Expected bytes are restated with struct/hashlib/cryptography (vc_helpers), not computed
+# by the code under test.
+
+
+def _u32(n: int) -> bytes:
+    return n.to_bytes(4, "big")
+
+
+@pytest.mark.parametrize("value", [0, 0xFFFF_FFFF])
+def test_derivation_info_tbe_encodes_each_arm(value: int) -> None:
+    from .vc_helpers import opaque
+
+    kp = dinfo.DerivationInfoTBE(value, value, LeafNodeSource.KEY_PACKAGE,
+                                 key_package_index=value)
+    assert kp.encode() == _u32(value) * 3
+    up = dinfo.DerivationInfoTBE(value, 7, LeafNodeSource.UPDATE)
+    assert up.encode() == _u32(value) + _u32(7)
+    commit = dinfo.DerivationInfoTBE(1, value, LeafNodeSource.COMMIT)
+    assert commit.encode() == _u32(1) + _u32(value) + b"\x00"
+    ext = dinfo.DerivationInfoTBE(1, 2, LeafNodeSource.COMMIT, external_init_secret=b"s" * 32)
+    assert ext.encode() == _u32(1) + _u32(2) + b"\x01" + opaque(b"s" * 32)
+    for tbe in (kp, up, commit, ext):
+        assert dinfo.DerivationInfoTBE.decode_for(tbe.encode(), tbe.leaf_node_source) == tbe
+
+
+def test_derivation_info_tbe_refuses_what_the_text_does_not_allow() -> None:
+    from mlsvc.errors import ParameterError
+
+    T, KP, UP, CM = (dinfo.DerivationInfoTBE, LeafNodeSource.KEY_PACKAGE,
+                     LeafNodeSource.UPDATE, LeafNodeSource.COMMIT)
+    bads: list[Callable[[], object]] = [
+                lambda: T(-1, 0, UP), lambda: T(1 << 32, 0, UP), lambda: T(0, -1, UP),
+                lambda: T(0, 1 << 32, UP), lambda: T(0, 0, KP),  # no index
+                lambda: T(0, 0, UP, key_package_index=0),  # index on an update
+                lambda: T(0, 0, CM, key_package_index=0),
+                lambda: T(0, 0, KP, key_package_index=-1),
+                lambda: T(0, 0, KP, key_package_index=1 << 32),
+                lambda: T(0, 0, UP, external_init_secret=b"x"),
+                lambda: T(0, 0, KP, key_package_index=0, external_init_secret=b"x")]
+    for bad in bads:
+        with pytest.raises(ParameterError):
+            bad()
+    with pytest.raises(ParameterError):
+        T(0, 0, 0)  # type: ignore[arg-type]  # reserved(0) is no leaf_node_source
+    good = T(1, 2, UP).encode()
+    with pytest.raises(DecodeError):
+        T.decode_for(good + b"\x00", UP)  # trailing
+    with pytest.raises(DecodeError):
+        T.decode_for(good, KP)  # a key_package arm needs 12 bytes
+    with pytest.raises(DecodeError):
+        T.decode_for(good + b"\x02", CM)  # optional<> is 0 or 1
+
+
+def test_seal_tbe_is_the_formula_of_latest_5_3() -> None:
+    """key/nonce = ExpandWithLabel(epoch_encryption_key, "key"/"nonce", serialized
+    encryption_key, Nk/Nn), AAD = epoch_id, AES-128-GCM for suite 1."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from mlsvc.crypto.suites import get_suite
+    from mlsvc.messages.leaf_node import LeafNode
+
+    from .vc_helpers import expand_with_label, opaque
+
+    cs = get_suite(1)
+    eek, epoch_id, enc = b"k" * 32, b"e" * 32, b"p" * 32
+    tbe = dinfo.DerivationInfoTBE(3, 9, LeafNodeSource.UPDATE)
+    comp = dinfo.seal_tbe(cs, epoch_id, eek, enc, tbe)
+    key = expand_with_label("sha256", eek, b"key", opaque(enc), 16)
+    nonce = expand_with_label("sha256", eek, b"nonce", opaque(enc), 12)
+    assert comp.epoch_id == epoch_id
+    assert comp.ciphertext == AESGCM(key).encrypt(nonce, tbe.encode(), epoch_id)
+    w = world(b"tbe-open", profile=LATEST, names=("phone",))
+    leaf = w.em("phone").groups[G1].group.tree.leaf(w.em("phone").groups[G1].group.own_leaf)
+    assert isinstance(leaf, LeafNode)
+    from dataclasses import replace
+
+    as_update = replace(leaf, encryption_key=enc, leaf_node_source=LeafNodeSource.UPDATE,
+                        lifetime=None, parent_hash=None)
+    assert dinfo.open_tbe(cs, comp, eek, as_update) == tbe
+    for wrong_key, wrong_comp in ((b"x" * 32, comp),
+                                  (eek, dinfo.DerivationInfoComponent(b"f" * 32,
+                                                                      comp.ciphertext))):
+        with pytest.raises(ValidationError) as err:
+            dinfo.open_tbe(cs, wrong_comp, wrong_key, as_update)
+        assert err.value.check_id == "VC-DERIVATION-INFO"
+    as_commit = replace(as_update, leaf_node_source=LeafNodeSource.COMMIT, parent_hash=b"")
+    with pytest.raises(ValidationError):  # an update TBE does not parse as a commit's
+        dinfo.open_tbe(cs, comp, eek, as_commit)
+
+
+def test_the_later_key_package_upload_on_the_wire() -> None:
+    from .vc_helpers import opaque, varint
+
+    infos = (LatestKeyPackageInfo(b"r0", 0), LatestKeyPackageInfo(b"r1", 0xFFFF_FFFF))
+    kpu = LatestKeyPackageUpload(b"eid", 2, 5, infos)
+    body = opaque(b"r0") + _u32(0) + opaque(b"r1") + _u32(0xFFFF_FFFF)
+    expected = opaque(b"eid") + _u32(2) + _u32(5) + varint(len(body)) + body
+    assert kpu.encode() == expected
+    action = VirtualClientAction(kpu)
+    assert int(action.action_type) == 1
+    assert action.encode() == b"\x01" + expected
+    assert VirtualClientAction.decode_latest(b"\x01" + expected) == action
+    assert not kpu.duplicate_indices
+    assert LatestKeyPackageUpload(b"e", 0, 0, (LatestKeyPackageInfo(b"a", 3),
+                                               LatestKeyPackageInfo(b"b", 3))
+                                  ).duplicate_indices
+    for bad in (b"\x01" + expected + b"\x00", b"\x02" + opaque(b"g"), b"\x00", b""):
+        with pytest.raises(DecodeError):
+            VirtualClientAction.decode_latest(bad)
+
+
+def test_recorded_profile_reads_the_entry_and_refuses_unknown_names() -> None:
+    from mlsvc.ext.components import AppDataDictionary
+    from mlsvc.vc.codepoints import DEFAULT_VC_CODEPOINTS
+
+    cp = DEFAULT_VC_CODEPOINTS
+    assert recorded_profile(()) is Profile.DRAFT_00
+    other = AppDataDictionary.of({0x9000: b"x"}).to_extension()
+    assert recorded_profile((other,)) is Profile.DRAFT_00
+    ok = AppDataDictionary.of({cp.profile: b"latest"}).to_extension()
+    assert recorded_profile((ok,)) is LATEST
+    for name in (b"draft-00", b"Latest", b"\xff", b""):
+        ext = AppDataDictionary.of({cp.profile: name}).to_extension()
+        with pytest.raises(ValidationError) as err:
+            recorded_profile((ext,))
+        assert err.value.check_id == "VC-PROFILE-MISMATCH"
+
+
+def test_latest_operation_keys_follow_the_sub_secrets() -> None:
+    from mlsvc.crypto.suites import get_suite
+    from mlsvc.vc.operation import latest_operation_keys
+    from mlsvc.vc.operation_tree import KeyPackageSubSecrets, OperationSubSecrets
+
+    from .vc_helpers import derive_secret
+
+    cs = get_suite(1)
+    op_secret = b"o" * 32
+    sub = OperationSubSecrets.of(cs, op_secret)
+    assert sub.path_generation_secret == derive_secret("sha256", op_secret,
+                                                       b"Path Generation")
+    keys = latest_operation_keys(cs, get_suite(3), sub)  # another suite of the same KDF
+    assert keys.path_secret == sub.path_generation_secret
+    assert keys.leaf_node_secret == sub.encryption_key_secret
+    assert keys.encryption == get_suite(3).kem.derive_key_pair(sub.encryption_key_secret)
+    assert keys.signature == get_suite(3).signature.derive_key_pair(sub.signature_key_secret)
+    assert keys.init == get_suite(3).kem.derive_key_pair(sub.init_key_secret)
+    assert keys.external_init_seed == b""
+    seed = KeyPackageSubSecrets.of(cs, b"s" * 32)
+    kp_keys = latest_operation_keys(cs, cs, seed)
+    assert kp_keys.path_secret == b"" and kp_keys.init == cs.kem.derive_key_pair(
+        seed.init_key_secret)
+    with pytest.raises(ValidationError) as err:
+        latest_operation_keys(cs, get_suite(4), sub)  # SHA-512: another KDF (Q3)
+    assert err.value.check_id == "VC-SUITE-KDF"
+
+
+def test_a_planned_operation_changes_the_tree_only_when_committed() -> None:
+    from mlsvc.crypto.suites import get_suite
+    from mlsvc.vc.operation_tree import OperationSecretTree, PlannedOperation
+
+    cs = get_suite(1)
+    tree = OperationSecretTree(cs, b"eid", b"b" * 32, 4)
+    reference = OperationSecretTree(cs, b"eid", b"b" * 32, 4)
+    plan = PlannedOperation.plan(cs, tree, 2, OperationType.LEAF_NODE, 3, b"g")
+    assert tree.state == OperationSecretTree(cs, b"eid", b"b" * 32, 4).state
+    assert plan.operation == reference.operation_at(2, OperationType.LEAF_NODE, 3, b"g")
+    plan.commit()
+    assert tree.state == reference.state
+    with pytest.raises(ValidationError) as err:
+        PlannedOperation.plan(cs, tree, 2, OperationType.LEAF_NODE, 3, b"g")
+    assert err.value.check_id == "VC-OPERATION-GENERATION"
+
+
+def test_a_latest_epoch_holds_five_secrets_and_a_tree_until_dropped() -> None:
+    from mlsvc.crypto.suites import get_suite
+    from mlsvc.types import LeafIndex
+    from mlsvc.vc.epoch import derive_epoch_secrets, open_epoch, open_latest_epoch
+
+    cs = get_suite(1)
+    ees = b"x" * 32
+    s = derive_epoch_secrets(cs, ees, LATEST)
+    e = open_latest_epoch(cs, ees, 3, 4, LeafIndex(1), {0: b"a", 1: b"b"})
+    assert (e.epoch_id, e.generation_id_secret, e.encryption_key, e.reuse_guard_secret) == (
+        s.epoch_id, s.generation_id_secret, s.epoch_encryption_key, s.reuse_guard_secret)
+    assert e.profile is LATEST and e.can_derive and e.pprf is None and e.tree is not None
+    assert list(e.tree.state.nodes.values()) == [s.epoch_base_secret]
+    assert open_epoch(cs, ees, 3, 4, LeafIndex(1), {}, profile=LATEST).tree is not None
+    d00 = open_epoch(cs, ees, 3, 4, LeafIndex(1), {})
+    assert d00.profile is Profile.DRAFT_00 and d00.tree is None and d00.can_derive
+    e.drop_derivation_secrets()
+    assert e.tree is None and not e.can_derive
+    assert e.reuse_guard_secret == s.reuse_guard_secret  # reference data stays
+    assert e.profile is LATEST
+
+
+def test_group_creation_refuses_what_it_cannot_create_or_follow() -> None:
+    from mlsvc.errors import StateError
+
+    w = latest_world()
+    phone, laptop = w.em("phone"), w.em("laptop")
+    with pytest.raises(StateError):
+        phone.create_group(G1)  # the virtual client is in G1 already
+    with pytest.raises(ValidationError) as err:
+        phone.create_group(b"g7", group_suite=4)  # another KDF (Q3)
+    assert err.value.check_id == "VC-SUITE-KDF"
+    with pytest.raises(StateError):
+        laptop.follow_group_creation(w.bob.group_info())  # laptop holds G1
+    carol = peer_group(w.ds, "carol", b"g8")
+    before = snapshot(laptop)
+    with pytest.raises(ValidationError) as err:  # a plain member's creator leaf
+        laptop.follow_group_creation(carol.group_info())
+    assert err.value.check_id == "VC-DERIVATION-INFO"
+    with pytest.raises(DecodeError):
+        laptop.follow_group_creation(carol.group_info()[:-1])  # truncated
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.group.config import GroupConfig, Identity
+    from mlsvc.group.key_package import create_key_package
+
+    rng = SeededRandom(b"kp")
+    kp = create_key_package(phone.ecs, Identity.basic(b"x", phone.ecs.signature
+                                                      .generate_key_pair(rng)),
+                            GroupConfig(rng=rng))
+    with pytest.raises(DecodeError):  # a KeyPackage is no GroupInfo
+        laptop.follow_group_creation(MLSMessage(kp.key_package).encode())
+    assert snapshot(laptop) == before
+    d = world(seed=b"d00-follow")
+    with pytest.raises(StateError):
+        d.em("phone").follow_group_creation(phone.create_group(b"g9"))
