@@ -711,3 +711,314 @@ def test_group_creation_refuses_what_it_cannot_create_or_follow() -> None:
     d = world(seed=b"d00-follow")
     with pytest.raises(StateError):
         d.em("phone").follow_group_creation(phone.create_group(b"g9"))
+
+
+# --- receipt checks one by one (a corrupt sibling's LeafNodes and creation material) ------
+
+
+def _fresh_update_leaf(w: World, deriver: str = "laptop") -> object:
+    """A LeafNode of the virtual client that `deriver` derives for G1 (a fresh
+    leaf_node generation no sibling has consumed) with its DerivationInfo, as an Update
+    would carry it."""
+    from dataclasses import replace
+
+    em = w.em(deriver)
+    keys, ext, _ = em._leaf_material(G1, em.groups[G1].group.cipher_suite,
+                                     LeafNodeSource.UPDATE)
+    leaf = vc_leaf_of(w, deriver)
+    return replace(leaf, encryption_key=keys.encryption[1],  # type: ignore[type-var]
+                   signature_key=keys.signature[1], leaf_node_source=LeafNodeSource.UPDATE,
+                   lifetime=None, parent_hash=None, extensions=(ext,))
+
+
+def test_each_latest_leaf_check_names_its_check_id() -> None:
+    """latest §5.3 on receipt of an update or commit LeafNode: a key_package LeafNode
+    (VC-DERIVATION-INFO), a leaf_index that is no emulator (VC-SENDER-NOT-EMULATOR), a
+    signature key that is not the re-derived one although the encryption key is
+    (VC-REDERIVED-KEY-MISMATCH); the genuine leaf re-derives to its own keys."""
+    from dataclasses import replace
+
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.messages.leaf_node import LeafNode
+    from mlsvc.vc import receive
+
+    w = latest_world(b"leaf-checks")
+    phone = w.em("phone")
+    cs = phone.groups[G1].group.cipher_suite
+    leaf = _fresh_update_leaf(w)
+    assert isinstance(leaf, LeafNode)
+    comp = dinfo.find_in_leaf(leaf, phone.vc.ext_codepoints, phone.vc.codepoints)
+    assert comp is not None
+    ep = phone.epochs.for_derivation(comp.epoch_id)
+    assert ep.encryption_key is not None
+    tbe, keys, _ = receive._latest_leaf_keys(phone, ep, leaf, comp, G1, cs)
+    assert tbe.leaf_index == int(w.em("laptop").epochs.latest.own_leaf)
+    assert (keys.encryption[1], keys.signature[1]) == (leaf.encryption_key,
+                                                       leaf.signature_key)
+    other_sig = cs.signature.generate_key_pair(SeededRandom(b"other signature key"))[1]
+    stranger = 7
+    assert stranger not in ep.roster
+    not_ours = dinfo.seal_tbe(phone.ecs, ep.epoch_id, ep.encryption_key, leaf.encryption_key,
+                              dinfo.DerivationInfoTBE(stranger, tbe.generation,
+                                                      LeafNodeSource.UPDATE))
+    assert w.vc.upload_key_packages("laptop", 1).accepted
+    w.vc.sync()
+    [held] = phone.key_packages.values()
+    kp_leaf = held.bundle.key_package.leaf_node
+    kp_comp = dinfo.find_in_leaf(kp_leaf, phone.vc.ext_codepoints, phone.vc.codepoints)
+    assert kp_comp is not None
+    kp_ep = phone.epochs.for_derivation(kp_comp.epoch_id)
+    cases = [(ep, replace(leaf, signature_key=other_sig), comp, "VC-REDERIVED-KEY-MISMATCH"),
+             (ep, leaf, not_ours, "VC-SENDER-NOT-EMULATOR"),
+             (kp_ep, kp_leaf, kp_comp, "VC-DERIVATION-INFO")]
+    for epoch, node, component, check_id in cases:
+        with pytest.raises(ValidationError) as err:
+            receive._latest_leaf_keys(phone, epoch, node, component, G1, cs)
+        assert err.value.check_id == check_id
+
+
+def test_an_epoch_without_a_tree_is_deleted_or_of_the_other_profile() -> None:
+    """The operation secret tree of an epoch: VC-EPOCH-DELETED for a latest epoch
+    outside the window, VC-PROFILE-MISMATCH for a draft-00 epoch (it never has one)."""
+    from mlsvc.crypto.suites import get_suite
+    from mlsvc.types import LeafIndex
+    from mlsvc.vc import receive
+    from mlsvc.vc.epoch import open_epoch, open_latest_epoch
+
+    cs = get_suite(1)
+    latest = open_latest_epoch(cs, b"l" * 32, 4, 2, LeafIndex(0), {0: b"a"})
+    assert receive._tree_of(latest) is latest.tree
+    latest.drop_derivation_secrets()
+    draft = open_epoch(cs, b"d" * 32, 4, 2, LeafIndex(0), {0: b"a"})
+    for epoch, check_id in ((latest, "VC-EPOCH-DELETED"), (draft, "VC-PROFILE-MISMATCH")):
+        with pytest.raises(ValidationError) as err:
+            receive._tree_of(epoch)
+        assert err.value.check_id == check_id
+
+
+def test_a_latest_upload_naming_an_earlier_epoch_is_rejected() -> None:
+    """P16 kept under latest: the KeyPackageUpload names the epoch its Commit is sent
+    in; an earlier epoch still in the window is VC-EPOCH-UNKNOWN, nothing changes."""
+    w = latest_world(b"earlier-epoch")
+    phone, laptop = w.em("phone"), w.em("laptop")
+    earlier = phone.epochs.latest
+    assert w.vc.emulation_commit("tablet").accepted
+    w.vc.sync()
+    assert phone.epochs.latest.epoch == earlier.epoch + 1
+    assert laptop.epochs.for_derivation(earlier.epoch_id).epoch == earlier.epoch
+    kpu = LatestKeyPackageUpload(earlier.epoch_id, int(phone.epochs.latest.own_leaf), 0,
+                                 (LatestKeyPackageInfo(b"\x01" * 32, 0),))
+    before = snapshot(laptop)
+    with pytest.raises(ValidationError) as err:
+        laptop.deliver(phone.emu.group_id, _kpu_commit(w, kpu))
+    assert err.value.check_id == "VC-EPOCH-UNKNOWN"
+    assert snapshot(laptop) == before
+
+
+def test_latest_key_packages_of_another_suite_with_the_same_kdf_are_rederived() -> None:
+    """Q3 under latest §5.5.1: a virtual client whose emulation suite has a 64-byte KDF
+    (suite 4) uploads KeyPackages for suite 6 (the same KDF); every sibling re-creates
+    them, trying the suites whose KDF matches and skipping the others (suite 1 with its
+    32-byte KDF comes first)."""
+    from mlsvc.crypto.suites import get_suite
+    from mlsvc.ds import DeliveryService
+    from mlsvc.virtual_client import VirtualClient
+
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, VC, ["phone", "laptop"], suite=4, seed=b"latest-suite-4",
+                              profile=LATEST)
+    assert vc.upload_key_packages("phone", 2, group_suite=6).accepted
+    vc.sync()
+    phone, laptop = vc.emulators["phone"], vc.emulators["laptop"]
+    assert len(phone.key_packages) == 2
+    assert set(laptop.key_packages) == set(phone.key_packages) == set(
+        ds.outstanding_key_packages(VC))
+    for ref, held in laptop.key_packages.items():
+        assert held.group_suite == 6 and held.bundle.key_package.cipher_suite == 6
+        assert held.bundle.ref(get_suite(6)) == ref
+
+
+def _creation_material(em: Emulator, group_id: bytes, *, index: int = 0,
+                       leaf_index: int | None = None, foreign_signature: bool = False
+                       ) -> bytes:
+    """Group creation material as a corrupt `em` could make it (latest §5.4 with one
+    thing changed): another key_package_index, another leaf_index in the
+    DerivationInfoTBE, or a signature key that is not the derived one."""
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.group.config import Identity
+    from mlsvc.group.group import Group
+    from mlsvc.vc.operation import latest_operation_keys
+
+    ep = em.epochs.latest
+    assert ep.tree is not None and ep.encryption_key is not None
+    own = int(ep.own_leaf)
+    batch = ep.tree.next_key_package_batch(own, [index])
+    keys = latest_operation_keys(em.ecs, em.ecs, batch.sub_secrets(em.ecs, index))
+    tbe = dinfo.DerivationInfoTBE(own if leaf_index is None else leaf_index, batch.generation,
+                                  LeafNodeSource.KEY_PACKAGE, key_package_index=index)
+    comp = dinfo.seal_tbe(em.ecs, ep.epoch_id, ep.encryption_key, keys.encryption[1], tbe)
+    signature = (em.ecs.signature.generate_key_pair(SeededRandom(b"foreign"))
+                 if foreign_signature else keys.signature)
+    epoch_secret = (batch.group_creation_epoch_secret(em.ecs) if index == 0
+                    else bytes(em.ecs.nh))
+    g = Group.create(em.ecs, Identity.basic(em.vc.name, signature), em.group_config(),
+                     group_id=group_id, encryption_key_pair=keys.encryption,
+                     capabilities=em._leaf_capabilities(em.ecs.id),
+                     leaf_extensions=(dinfo.leaf_extension(comp, None, em.vc.ext_codepoints,
+                                                           em.vc.codepoints),),
+                     epoch_secret=epoch_secret)
+    return g.group_info()
+
+
+def test_each_group_creation_check_names_its_check_id() -> None:
+    """latest §5.4 on receipt of group creation material: no creator LeafNode in the
+    tree, a creator LeafNode without DerivationInfo (VC-DERIVATION-INFO), a
+    key_package_index other than 0 (VC-DERIVATION-INFO), a leaf_index that is no
+    emulator (VC-SENDER-NOT-EMULATOR), a signature key other than the derived one
+    (VC-REDERIVED-KEY-MISMATCH); nothing changes. The genuine material joins."""
+    from dataclasses import replace
+
+    from mlsvc.ext.components import AppDataDictionary
+    from mlsvc.messages.group_info import GroupInfo
+    from mlsvc.messages.leaf_node import RatchetTreeExtension
+
+    w = latest_world(b"creation-checks")
+    laptop, phone = w.em("laptop"), w.em("phone")
+    carol = peer_group(w.ds, "carol", b"g8")
+    plain = MLSMessage.decode(carol.group_info()).body
+    assert isinstance(plain, GroupInfo)
+    treeless = MLSMessage(replace(plain, extensions=tuple(
+        e for e in plain.extensions
+        if RatchetTreeExtension.find_in((e,)) is None))).encode()
+    cases = [(treeless, "VC-DERIVATION-INFO"),
+             (carol.group_info(), "VC-DERIVATION-INFO"),
+             (_creation_material(laptop, b"c1", index=1), "VC-DERIVATION-INFO"),
+             (_creation_material(laptop, b"c2", leaf_index=7), "VC-SENDER-NOT-EMULATOR"),
+             (_creation_material(laptop, b"c3", foreign_signature=True),
+              "VC-REDERIVED-KEY-MISMATCH")]
+    before = snapshot(phone)
+    for material, check_id in cases:
+        with pytest.raises(ValidationError) as err:
+            phone.follow_group_creation(material)
+        assert err.value.check_id == check_id, check_id
+        assert snapshot(phone) == before
+    genuine = laptop.create_group(b"c4", extensions=(
+        AppDataDictionary.of({0x1234: b"given"}).to_extension(),))
+    received = phone.follow_group_creation(genuine)
+    assert received.joined and received.group_id == b"c4"
+    g = phone.groups[b"c4"].group
+    assert g.epoch_authenticator == laptop.groups[b"c4"].group.epoch_authenticator
+    assert g.context.extensions == (AppDataDictionary.of({0x1234: b"given"}).to_extension(),)
+
+
+def test_a_latest_virtual_client_uses_its_moved_component_ids_everywhere() -> None:
+    """latest §9 with a deployment's own IDs: one virtual_clients component 0x9001 and
+    the profile record under 0x9004. The emulators join (the profile is read under
+    0x9004), the LeafNodes of a commit, of KeyPackages and of a created group carry the
+    DerivationInfo under 0x9001 only, and the siblings re-derive them there."""
+    from mlsvc.ds import DeliveryService
+    from mlsvc.vc.codepoints import VCCodePoints
+    from mlsvc.virtual_client import VirtualClient
+
+    from .vc_helpers import add_vc
+
+    moved = VCCodePoints(0x9001, 0x9001, 0x9001, profile=0x9004)
+    ds = DeliveryService()
+    vc = VirtualClient.create(ds, VC, list(NAMES), seed=b"latest-moved", profile=LATEST,
+                              codepoints=moved)
+    bob = peer_group(ds, "bob", G1, seed=b"bob/latest-moved")
+    add_vc(ds, vc, "bob", bob)
+    w = World(ds, vc, bob)
+    w.agree()
+    phone = w.em("phone")
+    xcp = phone.vc.ext_codepoints
+    for name in NAMES:
+        em = w.em(name)
+        assert em.vc.codepoints == moved
+        assert recorded_profile(em.emu.context.extensions, xcp, moved) is LATEST
+        assert recorded_profile(em.emu.context.extensions, xcp) is Profile.DRAFT_00
+
+    def moved_only(leaf: object) -> None:
+        from mlsvc.messages.leaf_node import LeafNode
+
+        assert isinstance(leaf, LeafNode)
+        assert dinfo.find_in_leaf(leaf, xcp, moved) is not None
+        assert dinfo.find_in_leaf(leaf, xcp) is None
+
+    assert w.vc.commit("laptop", G1).accepted
+    w.vc.sync()
+    pump(ds, "bob", bob)
+    w.agree()
+    moved_only(vc_leaf_of(w))
+    assert w.vc.upload_key_packages("tablet", 2).accepted
+    w.vc.sync()
+    assert len(phone.key_packages) == 2
+    for held in phone.key_packages.values():
+        moved_only(held.bundle.key_package.leaf_node)
+    assert all(set(w.em(n).key_packages) == set(phone.key_packages) for n in NAMES)
+    w.vc.create_group("laptop", b"g3")
+    g = phone.groups[b"g3"].group
+    moved_only(g.tree.leaf(g.own_leaf))
+    assert len({w.em(n).groups[b"g3"].group.epoch_authenticator for n in NAMES}) == 1
+
+
+def _gce_commit_followed(w: World, group_id: bytes, peer: object, peer_name: str) -> None:
+    """RFC 9420 §12.1.7 in a higher-level group: the plain member `peer` proposes and
+    commits a GroupContextExtensions with an app_data_dictionary; every emulator follows
+    (each group's GroupConfig supports the dictionary)."""
+    from mlsvc.ext.components import AppDataDictionary
+    from mlsvc.group.group import Group
+
+    assert isinstance(peer, Group)
+    dictionary = AppDataDictionary.of({0x1234: b"hello"}).to_extension()
+    assert w.ds.submit(peer_name, peer.propose_group_context_extensions((dictionary,))
+                       ).accepted
+    peer_commit(w.ds, peer_name, peer, peer.commit())
+    w.vc.sync()
+    w.agree(group_id, peer)
+    for name in NAMES:
+        assert w.em(name).groups[group_id].group.context.extensions == (dictionary,)
+
+
+def test_a_group_joined_externally_under_latest_follows_a_gce_commit() -> None:
+    """latest §5.5.2: the external joiner and the siblings that followed its external
+    commit (`joined`) hold the group with the virtual client's GroupConfig."""
+    w = latest_world(b"external-gce")
+    carol = peer_group(w.ds, "carol", b"g2", seed=b"carol/external-gce")
+    gi = w.ds.group_info(b"g2")
+    laptop, phone = w.em("laptop"), w.em("phone")
+    out = laptop.external_join(b"g2", gi)
+    received = phone.follow_external_join(gi, out.message)
+    assert received.joined and received.group_id == b"g2" and received.event is None
+    del phone.groups[b"g2"]  # the loop below follows it again, from the DS
+    laptop.refused(out)
+    assert w.vc.external_join("laptop", b"g2").accepted
+    w.vc.sync()
+    pump(w.ds, "carol", carol)
+    w.agree(b"g2", carol)
+    _gce_commit_followed(w, b"g2", carol, "carol")
+
+
+def test_a_group_the_virtual_client_created_follows_a_gce_commit() -> None:
+    """latest §5.4: the creator and the siblings that followed the creation material
+    hold the group with the virtual client's GroupConfig."""
+    from mlsvc.crypto.random import SeededRandom
+    from mlsvc.group.config import GroupConfig, Identity
+    from mlsvc.group.group import Group
+    from mlsvc.group.key_package import create_key_package
+
+    w = latest_world(b"created-gce")
+    w.vc.create_group("laptop", b"g3")
+    rng = SeededRandom(b"dave/created-gce")
+    cs = w.em("laptop").ecs
+    cfg = GroupConfig(rng=rng, supported_extensions=(6,))
+    kp = create_key_package(cs, Identity.basic(b"dave", cs.signature.generate_key_pair(rng)),
+                            cfg)
+    w.ds.register_client("dave")
+    w.ds.upload_key_packages("dave", [MLSMessage(kp.key_package).encode()])
+    assert w.vc.commit("tablet", b"g3", [w.ds.fetch_key_package("dave")]).accepted
+    w.vc.sync()
+    [welcome] = list(w.ds.receive("dave"))
+    dave = Group.join(welcome.message, kp, cfg)
+    w.agree(b"g3", dave)
+    _gce_commit_followed(w, b"g3", dave, "dave")

@@ -708,3 +708,20 @@ def test_a_restarted_latest_emulator_goes_on_where_it_stopped() -> None:
     read = [e for e in pump(w.ds, "bob", w.bob) if isinstance(e, ApplicationMessage)]
     assert [e.data for e in read][-1] == b"after the restart"
     w.agree()
+
+
+def test_the_last_uint32_values_of_a_tree_state_are_written() -> None:
+    """The uint32 fields of OperationTreeState take 2^32 - 1 (the last generation a
+    ratchet can be at, the largest bounds); the bytes are the docstring's structs."""
+    e = _epoch(b"last-uint32")
+    tree = _tree_of(e)
+    tree.next_operation(2, OperationType.APPLICATION, b"a")
+    st = tree.state
+    st.ratchets[(2, OperationType.APPLICATION)].generation = 0xFFFF_FFFF
+    st.max_forward_distance = 0xFFFF_FFFF
+    st.out_of_order_tolerance = 0xFFFF_FFFF
+    w = Writer()
+    write_operation_tree_state(w, st)
+    assert w.bytes() == _tree_bytes(st)
+    back = decode_exact(w.bytes(), lambda r: read_operation_tree_state(r, CS))
+    assert back == st
