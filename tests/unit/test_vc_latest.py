@@ -1022,3 +1022,39 @@ def test_a_group_the_virtual_client_created_follows_a_gce_commit() -> None:
     dave = Group.join(welcome.message, kp, cfg)
     w.agree(b"g3", dave)
     _gce_commit_followed(w, b"g3", dave, "dave")
+
+
+def test_recorded_profile_reads_the_dictionary_under_the_configured_extension_type() -> None:
+    """The profile record is an entry of the app_data_dictionary found under the
+    deployment's extension type (here 0xF0A6), not under the default one."""
+    from mlsvc.ext.codepoints import CodePoints
+    from mlsvc.ext.components import AppDataDictionary
+    from mlsvc.vc.codepoints import LATEST_VC_CODEPOINTS
+
+    xcp = CodePoints(app_data_dictionary=0xF0A6, app_data_update=0xF0A8,
+                     app_components=0x0F01, safe_aad=0x0F02)
+    entry = {LATEST_VC_CODEPOINTS.profile: b"latest"}
+    moved = AppDataDictionary.of(entry).to_extension(xcp)
+    assert moved.extension_type == 0xF0A6
+    assert recorded_profile((moved,), xcp, LATEST_VC_CODEPOINTS) is LATEST
+    assert recorded_profile((moved,), CodePoints(), LATEST_VC_CODEPOINTS) is Profile.DRAFT_00
+    default = AppDataDictionary.of(entry).to_extension()
+    assert recorded_profile((default,), xcp, LATEST_VC_CODEPOINTS) is Profile.DRAFT_00
+
+
+def test_a_sibling_s_external_commit_delivered_as_a_message_is_a_state_error() -> None:
+    """latest §5.5.2: a sibling's external commit reaches an emulator with its external
+    join material (follow_external_join); handed to `deliver` as an ordinary message it
+    is a StateError (use follow_external_join), not a refusal of the commit."""
+    from mlsvc.errors import StateError
+
+    w = latest_world(b"ext-commit-deliver")
+    peer_group(w.ds, "carol", b"g2", seed=b"carol/ext-commit-deliver")
+    gi = w.ds.group_info(b"g2")
+    out = w.em("laptop").external_join(b"g2", gi)
+    phone = w.em("phone")
+    before = snapshot(phone)
+    with pytest.raises(StateError) as err:
+        phone.deliver(b"g2", out.message)
+    assert not isinstance(err.value, ValidationError)
+    assert snapshot(phone) == before
