@@ -26,6 +26,7 @@ from mlsvc.group.group import Group
 from mlsvc.group.key_package import create_key_package
 from mlsvc.group.serialize import load, save
 from mlsvc.messages.credentials import BasicCredential
+from mlsvc.messages.extensions import Extension
 from mlsvc.messages.key_package import KeyPackage
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.messages.proposals import Add, GroupContextExtensions, Remove
@@ -941,10 +942,10 @@ def _moved_world(monkeypatch: pytest.MonkeyPatch, seed: bytes) -> World:
     return w
 
 
-def _dictionary_ids(extensions: Iterable[object], cp: CodePoints) -> set[int] | None:
+def _dictionary_ids(extensions: Iterable[Extension], cp: CodePoints) -> set[int] | None:
     from mlsvc.ext.components import AppDataDictionary
 
-    d = AppDataDictionary.find_in(extensions, cp)  # type: ignore[arg-type]
+    d = AppDataDictionary.find_in(extensions, cp)
     return None if d is None else set(d.component_ids())
 
 

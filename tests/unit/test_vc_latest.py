@@ -14,10 +14,12 @@ from collections.abc import Callable
 
 import pytest
 
+from mlsvc.crypto.suites import CipherSuite
 from mlsvc.errors import DecodeError, ValidationError
 from mlsvc.group.events import ApplicationMessage
 from mlsvc.messages.codepoints import LeafNodeSource
 from mlsvc.messages.credentials import BasicCredential
+from mlsvc.messages.leaf_node import LeafNode
 from mlsvc.messages.mls_message import MLSMessage
 from mlsvc.vc import derivation as dinfo
 from mlsvc.vc.actions import (
@@ -53,9 +55,11 @@ def latest_world(seed: bytes = b"latest") -> World:
     return world(seed=seed, profile=LATEST)
 
 
-def vc_leaf_of(w: World, name: str = "phone") -> object:
+def vc_leaf_of(w: World, name: str = "phone") -> LeafNode:
     g = w.em(name).groups[G1].group
-    return g.tree.leaf(g.own_leaf)
+    leaf = g.tree.leaf(g.own_leaf)
+    assert leaf is not None
+    return leaf
 
 
 def tbe_of(em: Emulator, leaf: object) -> dinfo.DerivationInfoTBE:
@@ -338,7 +342,8 @@ def test_an_external_commit_without_its_init_secret_is_rejected(
     # secret out of its DerivationInfoTBE
     real_seal = dinfo.seal_tbe
 
-    def seal_without_init(cs, epoch_id, key, enc, info):  # type: ignore[no-untyped-def]
+    def seal_without_init(cs: CipherSuite, epoch_id: bytes, key: bytes, enc: bytes,
+                          info: dinfo.DerivationInfoTBE) -> dinfo.DerivationInfoComponent:
         return real_seal(cs, epoch_id, key, enc, dinfo.DerivationInfoTBE(
             info.leaf_index, info.generation, info.leaf_node_source, info.key_package_index,
             None))
@@ -374,7 +379,7 @@ def test_a_removal_replaces_the_deleted_key_packages_from_the_new_epoch() -> Non
         comp = dinfo.find_in_leaf(leaf, phone.vc.ext_codepoints, phone.vc.codepoints)
         assert comp is not None
         assert phone.epochs.by_id(comp.epoch_id).epoch >= removal_epoch
-    comp = dinfo.find_in_leaf(vc_leaf_of(w), phone.vc.ext_codepoints,  # type: ignore[arg-type]
+    comp = dinfo.find_in_leaf(vc_leaf_of(w), phone.vc.ext_codepoints,
                               phone.vc.codepoints)
     assert comp is not None and phone.epochs.by_id(comp.epoch_id).epoch >= removal_epoch
     w.agree()
@@ -726,7 +731,7 @@ def _fresh_update_leaf(w: World, deriver: str = "laptop") -> object:
     keys, ext, _ = em._leaf_material(G1, em.groups[G1].group.cipher_suite,
                                      LeafNodeSource.UPDATE)
     leaf = vc_leaf_of(w, deriver)
-    return replace(leaf, encryption_key=keys.encryption[1],  # type: ignore[type-var]
+    return replace(leaf, encryption_key=keys.encryption[1],
                    signature_key=keys.signature[1], leaf_node_source=LeafNodeSource.UPDATE,
                    lifetime=None, parent_hash=None, extensions=(ext,))
 
