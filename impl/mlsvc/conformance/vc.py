@@ -1480,10 +1480,22 @@ class _ScenarioCheck:
             ref, random = infos.opaque(), infos.opaque()
             self.announced[ref] = (epoch_id, random, sender)
 
+    def reuse_guard_prp_key(self, op: _Op, key_schedule_nonce: bytes) -> bytes:
+        """draft-00 §5.8 with P8: the PRP key from the active leaf's re-derived
+        leaf_node_secret (its encryption_key_secret)."""
+        return expand_with_label(self.cs, op.keys["encryption_key_secret"], b"reuse guard",
+                                 key_schedule_nonce, 16)
+
+    def expected_generation_id(self, op: _Op, body: PrivateMessage, generation: int) -> bytes:
+        """draft-00 §5.9 (Q4): over {generation, application} with the epoch's
+        generation_id_secret."""
+        return _generation_id(self.cs, bytes.fromhex(op.epoch["generation_id_secret"]),
+                              generation, 1)[1]
+
     def application(self, what: str, m: dict[str, Any], body: PrivateMessage) -> None:
         """Sender data opened with the published sender_data_secret; the reuse guard
-        decrypted under the active leaf's re-derived leaf_node_secret (P8) names the
-        sending emulator (P9, Q5); the generation ID of that epoch (Q4)."""
+        decrypted under `reuse_guard_prp_key` names the sending emulator (P9, Q5); the
+        generation ID is `expected_generation_id`; the content and its signature."""
         cs = self.cs
         gid = _hex(m, "group_id", what)
         _same(f"{what}.group_id", body.group_id, gid)
@@ -1507,9 +1519,9 @@ class _ScenarioCheck:
             _same(f"{what}: SenderData.leaf_index is the virtual client's", leaf, vc_leaf)
         _same(f"{what}.generation", generation, _int(m, "generation", what))
         _same(f"{what}.reuse_guard", guard, _hex(m, "reuse_guard", what))
-        prp_key = expand_with_label(cs, op.keys["encryption_key_secret"], b"reuse guard",
-                                    _hex(m, "key_schedule_nonce", what, cs.aead.nn), 16)
-        x = _ff1(prp_key, int.from_bytes(guard, "big"), decrypt=True)
+        ksn = _hex(m, "key_schedule_nonce", what, cs.aead.nn)
+        x = _ff1(self.reuse_guard_prp_key(op, ksn), int.from_bytes(guard, "big"),
+                 decrypt=True)
         emulator_leaf = x % op.epoch["n_leaves"]  # P9
         if emulator_leaf not in op.epoch["_leaves"]:
             raise Mismatch(f"{what}: the reuse guard names no emulator (VC-RG-1)")
@@ -1517,11 +1529,9 @@ class _ScenarioCheck:
               _int(m, "emulator_leaf_index", what))
         roster = {r["leaf_index"]: r["emulator"] for r in op.epoch["roster"]}
         _same(f"{what}.sender", roster[emulator_leaf], m["sender"])
-        _, gen_id = _generation_id(cs, bytes.fromhex(op.epoch["generation_id_secret"]),
-                                   generation, 1)
-        _same(f"{what}.generation_id", gen_id, _hex(m, "generation_id", what))
+        _same(f"{what}.generation_id", self.expected_generation_id(op, body, generation),
+              _hex(m, "generation_id", what))
         # RFC 9420 §6.3.1: the content under the published key and the nonce actually used
-        ksn = _hex(m, "key_schedule_nonce", what, cs.aead.nn)
         used = bytes(a ^ b for a, b in zip(ksn[:4], guard, strict=True)) + ksn[4:]
         aad = _o(body.group_id) + _u(body.epoch, 8) + _u(int(body.content_type), 1) + \
             _o(body.authenticated_data)
@@ -1555,14 +1565,21 @@ def _check_scenario(cs: CipherSuite, value: Any) -> None:
     if not all(isinstance(n, str) for n in names) or not isinstance(s["member"], str) \
             or not isinstance(s["virtual_client"], str):
         raise Mismatch("scenario: emulators, member and virtual_client are names")
-    check = _ScenarioCheck(cs, s)
+    _run_scenario(_ScenarioCheck(cs, s), s, _MESSAGE_FIELDS)
+
+
+def _run_scenario(check: _ScenarioCheck, s: dict[str, Any],
+                  message_fields: dict[str, set[str]]) -> None:
+    """Check the scenario's epochs and every message in order, then that the file
+    covers every message kind, a Welcome of an announced KeyPackage and an opening
+    Commit for every published epoch (shared with the latest profile's checker)."""
     check.epochs_section()
     kinds = []
     for i, raw in enumerate(_list(s, "messages", "scenario")):
         check.message(i, raw)
         kinds.append(raw["kind"])
-    if set(kinds) != set(_MESSAGE_FIELDS):
-        raise Mismatch(f"scenario: message kinds {sorted(set(_MESSAGE_FIELDS) - set(kinds))} "
+    if set(kinds) != set(message_fields):
+        raise Mismatch(f"scenario: message kinds {sorted(set(message_fields) - set(kinds))} "
                        "missing")
     if not check.welcomed:
         raise Mismatch("scenario: no Welcome used an announced KeyPackage")

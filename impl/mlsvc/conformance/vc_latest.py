@@ -1259,70 +1259,18 @@ class _LatestScenarioCheck(d00._ScenarioCheck):
         if len(set(indices)) != len(indices):
             raise Mismatch(f"{what}: duplicate key_package_index (latest §5.5.1)")
 
-    def application(self, what: str, m: dict[str, Any], body: PrivateMessage) -> None:
-        """Sender data opened with the published sender_data_secret; the reuse guard
-        decrypted under reuse_guard_secret of the epoch e the active LeafNode names
-        (latest §5.6.2) gives x with x mod N_e the sending emulator's leaf at e; the
-        generation ID over {group_id, epoch, generation, application} (§5.6.3); the
-        content and its signature."""
-        cs = self.cs
-        gid = _hex(m, "group_id", what)
-        _same(f"{what}.group_id", body.group_id, gid)
-        if gid not in self.active:
-            raise Mismatch(f"{what}: the virtual client is in no such group")
-        vc_leaf, op = self.active[gid]
-        sds = _hex(m, "sender_data_secret", what, cs.nh)
-        sample = body.ciphertext[:cs.nh]
-        key = expand_with_label(cs, sds, b"key", sample, cs.aead.nk)
-        nonce = expand_with_label(cs, sds, b"nonce", sample, cs.aead.nn)
-        aad = _o(body.group_id) + _u(body.epoch, 8) + _u(int(body.content_type), 1)
-        try:
-            plain = cs.aead.open(key, nonce, aad, body.encrypted_sender_data)
-        except MLSError:
-            raise Mismatch(f"{what}: sender data does not decrypt under sender_data_secret")\
-                from None
-        r = _Reader(plain, f"{what} SenderData")
-        leaf, generation, guard = r.uint(4), r.uint(4), r.take(4)
-        r.end()
-        _same(f"{what}: SenderData.leaf_index is the virtual client's", leaf, vc_leaf)
-        _same(f"{what}.generation", generation, _int(m, "generation", what))
-        _same(f"{what}.reuse_guard", guard, _hex(m, "reuse_guard", what))
-        ksn = _hex(m, "key_schedule_nonce", what, cs.aead.nn)
-        prp_key = expand_with_label(cs, bytes.fromhex(op.epoch["reuse_guard_secret"]),
-                                    b"reuse guard", ksn, 16)
-        x = d00._ff1(prp_key, int.from_bytes(guard, "big"), decrypt=True)
-        emulator_leaf = x % op.epoch["n_leaves"]
-        if emulator_leaf not in op.epoch["_leaves"]:
-            raise Mismatch(f"{what}: the reuse guard names no emulator")
-        _same(f"{what}.emulator_leaf_index", emulator_leaf,
-              _int(m, "emulator_leaf_index", what))
-        roster = {e["leaf_index"]: e["emulator"] for e in op.epoch["roster"]}
-        _same(f"{what}.sender", roster[emulator_leaf], m["sender"])
-        context = _gid_context(body.group_id, body.epoch, generation, 1)
-        _same(f"{what}.generation_id",
-              expand_with_label(cs, bytes.fromhex(op.epoch["generation_id_secret"]),
-                                b"generation id", context, cs.nh),
-              _hex(m, "generation_id", what))
-        used = bytes(a ^ b for a, b in zip(ksn[:4], guard, strict=True)) + ksn[4:]
-        aad = aad + _o(body.authenticated_data)
-        try:
-            content = cs.aead.open(_hex(m, "content_key", what, cs.aead.nk), used, aad,
-                                   body.ciphertext)
-        except MLSError:
-            raise Mismatch(f"{what}: content does not decrypt under content_key") from None
-        c = _Reader(content, f"{what} PrivateMessageContent")
-        data, signature = c.opaque(), c.opaque()
-        if any(c.take(len(content) - c.pos)):
-            raise Mismatch(f"{what}: non-zero padding")
-        _same(f"{what}.application_data", data, _hex(m, "application_data", what))
-        framed = (_o(body.group_id) + _u(body.epoch, 8) + _u(1, 1) + _u(leaf, 4)
-                  + _o(body.authenticated_data) + _u(1, 1) + _o(data))
-        tbs = _u(1, 2) + _u(2, 2) + framed + _hex(m, "group_context", what)
-        if not verify_with_label(cs, op.keys["signature_public_key"], b"FramedContentTBS",
-                                 tbs, signature):
-            raise Mismatch(f"{what}: the content's signature does not verify under the "
-                           "virtual client's re-derived signature key")
+    def reuse_guard_prp_key(self, op: d00._Op, key_schedule_nonce: bytes) -> bytes:
+        """latest §5.6.2: the PRP key from reuse_guard_secret of the epoch e the active
+        LeafNode names."""
+        return expand_with_label(self.cs, bytes.fromhex(op.epoch["reuse_guard_secret"]),
+                                 b"reuse guard", key_schedule_nonce, 16)
 
+    def expected_generation_id(self, op: d00._Op, body: PrivateMessage,
+                               generation: int) -> bytes:
+        """latest §5.6.3: over {group_id, epoch, generation, application}."""
+        context = _gid_context(body.group_id, body.epoch, generation, 1)
+        return expand_with_label(self.cs, bytes.fromhex(op.epoch["generation_id_secret"]),
+                                 b"generation id", context, self.cs.nh)
 
 def _check_scenario(cs: CipherSuite, value: Any) -> None:
     s = _fields(value, "scenario", {"seed", "emulators", "virtual_client", "members",
@@ -1335,20 +1283,7 @@ def _check_scenario(cs: CipherSuite, value: Any) -> None:
     names = _list(s, "emulators", "scenario") + _list(s, "members", "scenario")
     if not all(isinstance(n, str) for n in names) or not isinstance(s["virtual_client"], str):
         raise Mismatch("scenario: emulators, members and virtual_client are names")
-    check = _LatestScenarioCheck(cs, s)
-    check.epochs_section()
-    kinds = []
-    for i, raw in enumerate(_list(s, "messages", "scenario")):
-        check.message(i, raw)
-        kinds.append(raw["kind"])
-    if set(kinds) != set(_MESSAGE_FIELDS):
-        raise Mismatch(f"scenario: message kinds {sorted(set(_MESSAGE_FIELDS) - set(kinds))} "
-                       "missing")
-    if not check.welcomed:
-        raise Mismatch("scenario: no Welcome used an announced KeyPackage")
-    if not set(check.by_number) <= check.opened:
-        raise Mismatch("scenario: a published emulation epoch is opened by no recorded "
-                       "emulation Commit")
+    d00._run_scenario(_LatestScenarioCheck(cs, s), s, _MESSAGE_FIELDS)
 
 
 CHECKS: dict[str, Callable[[CipherSuite, Any], None]] = {
